@@ -1,0 +1,41 @@
+"""Cards: every artifact records the exact command, resolved config, seed and versions."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import platform
+import shlex
+import sys
+from typing import Any
+
+
+def package_versions() -> dict[str, str]:
+    from importlib import metadata
+
+    out = {"python": platform.python_version()}
+    for pkg in ("weightspace", "torch", "numpy", "scipy", "scikit-learn", "safetensors"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def current_command() -> str:
+    argv = list(sys.argv)
+    if argv and argv[0].endswith(("weightspace", "__main__.py")):
+        argv[0] = "weightspace"
+    return shlex.join(argv)
+
+
+def make_card(kind: str, config: dict[str, Any], seed: int | None = None, **extra: Any) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "command": current_command(),
+        "config": config,
+        "seed": seed,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"platform": platform.platform(), "processor": platform.machine()},
+        "versions": package_versions(),
+        **extra,
+    }

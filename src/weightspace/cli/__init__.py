@@ -1,0 +1,54 @@
+"""The `weightspace` command. Each pipeline stage adds its commands from its own module here.
+
+Errors: a WeightspaceError prints one sentence and exits 2; ``--debug`` (or WEIGHTSPACE_DEBUG=1)
+shows the full traceback instead.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from weightspace.cli.app import app, console  # noqa: F401
+from weightspace.errors import WeightspaceError
+
+# Importing a command module registers its commands on ``app``.
+from weightspace.cli import zoo_cmd  # noqa: F401,E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = os.environ.get("WEIGHTSPACE_DEBUG") == "1"
+    if "--debug" in argv:
+        argv.remove("--debug")
+        debug = True
+    try:
+        app(args=argv, prog_name="weightspace", standalone_mode=False)
+    except WeightspaceError as e:
+        if debug:
+            raise
+        typer.echo(f"error: {e}", err=True)
+        return 2
+    except KeyboardInterrupt:
+        typer.echo("interrupted; finished work is kept and a rerun resumes.", err=True)
+        return 130
+    except SystemExit as e:  # typer's own exits (e.g. --help)
+        return int(e.code or 0)
+    except typer.Exit as e:
+        return e.exit_code
+    except Exception as e:  # click usage errors carry their own message
+        import click
+
+        if isinstance(e, click.ClickException):
+            e.show()
+            return e.exit_code
+        if isinstance(e, click.exceptions.Abort):
+            return 1
+        raise
+    return 0
+
+
+def entry() -> None:  # console-script target
+    sys.exit(main())

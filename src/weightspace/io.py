@@ -1,0 +1,113 @@
+"""Safe, atomic file I/O. Nothing half-written ever carries a final name; nothing is unpickled.
+
+- ``atomic_write_bytes`` / ``atomic_path``: write to a temporary sibling, fsync, rename.
+- ``load_safetensors``: reads a safetensors file a user hands in; pickle archives are refused
+  with a sentence, truncated or corrupt files are named.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import struct
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Iterator, Mapping
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from weightspace.errors import WeightspaceError
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_path(final: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``final``; on success it is fsynced and renamed into place."""
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, final)
+        _fsync_dir(final.parent)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def atomic_write_bytes(final: str | Path, data: bytes) -> None:
+    with atomic_path(final) as tmp:
+        tmp.write_bytes(data)
+
+
+def atomic_write_json(final: str | Path, obj) -> None:
+    atomic_write_bytes(final, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode())
+
+
+def save_safetensors(final: str | Path, tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str] | None = None) -> None:
+    with atomic_path(final) as tmp:
+        save_file({k: v.detach().contiguous() for k, v in tensors.items()}, str(tmp), metadata=dict(metadata or {}))
+
+
+def _looks_like_pickle(head: bytes) -> bool:
+    return head[:2] in (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05") or head[:4] == b"PK\x03\x04"
+
+
+def read_safetensors_header(path: str | Path) -> dict:
+    p = Path(path)
+    if not p.is_file():
+        raise WeightspaceError(f"{p} does not exist.")
+    size = p.stat().st_size
+    with open(p, "rb") as f:
+        head = f.read(8)
+        if len(head) < 8:
+            raise WeightspaceError(f"{p} is too short to be a safetensors file (truncated?).")
+        if _looks_like_pickle(head):
+            raise WeightspaceError(
+                f"{p} is a pickle/PyTorch archive, not safetensors; weightspace never unpickles files "
+                "(import legacy .pt files with `weightspace zoo import`, which uses torch.load(weights_only=True))."
+            )
+        (n,) = struct.unpack("<Q", head)
+        if n <= 0 or 8 + n > size or n > 100_000_000:
+            raise WeightspaceError(f"{p} is not a valid safetensors file: its header length is wrong (truncated or corrupt).")
+        try:
+            header = json.loads(f.read(n))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise WeightspaceError(f"{p} is not a valid safetensors file: its header is not JSON.") from None
+    end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
+    if 8 + n + end > size:
+        raise WeightspaceError(f"{p} is truncated: its header promises {end} data bytes, the file holds {size - 8 - n}.")
+    return header
+
+
+def load_safetensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Tensors and string metadata from a safetensors file, with clear errors for bad files."""
+    header = read_safetensors_header(path)
+    try:
+        tensors = load_file(str(path))
+    except Exception as e:  # safetensors raises several types for corrupt content
+        raise WeightspaceError(f"{path} could not be read as safetensors ({e}).") from None
+    return tensors, dict(header.get("__metadata__", {}) or {})
+
+
+def is_zip_or_pickle(path: str | Path) -> bool:
+    with open(path, "rb") as f:
+        head = f.read(8)
+    return _looks_like_pickle(head) or zipfile.is_zipfile(path)

@@ -1,0 +1,100 @@
+"""The contract every modelled architecture fulfils.
+
+An architecture is a frozen config dataclass. It builds an ``nn.Module`` whose state-dict names
+are exactly the names of its WeightSpec, so ``torch.func.functional_call(module, params, x)``
+runs any member's weights (and, under ``vmap``, many members at once).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import ClassVar, Mapping
+
+import torch
+from torch import nn
+
+from weightspace.errors import WeightspaceError
+from weightspace.spec import WeightSpec
+
+INIT_SCHEMES = ("uniform", "kaiming", "xavier")
+
+
+class Architecture:
+    name: ClassVar[str]
+
+    def spec(self) -> WeightSpec:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def module(self) -> nn.Module:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        return {"name": self.name, **{k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}}
+
+    def init_params(self, seed: int, scheme: str = "uniform") -> dict[str, torch.Tensor]:
+        """Fresh weights from a seeded generator (never the global RNG, so workers agree).
+
+        uniform: PyTorch's default Linear/Conv init, U(±1/sqrt(fan_in)) for weight and bias.
+        kaiming: N(0, 2/fan_in) weights, zero biases.  xavier: N(0, 2/(fan_in+fan_out)).
+        Norm scales start at 1 and norm shifts at 0 in every scheme.
+        """
+        if scheme not in INIT_SCHEMES:
+            raise WeightspaceError(f"unknown init scheme {scheme!r}; choose one of {', '.join(INIT_SCHEMES)}.")
+        g = torch.Generator().manual_seed(int(seed))
+        spec = self.spec()
+        fan_in = self._fan_in()
+        params = {}
+        for t in spec.tensors:
+            kind = self._tensor_kind(t.name)
+            if kind == "norm_weight":
+                params[t.name] = torch.ones(t.shape)
+                continue
+            if kind == "norm_bias":
+                params[t.name] = torch.zeros(t.shape)
+                continue
+            fi = fan_in[t.name]
+            if scheme == "uniform":
+                bound = 1.0 / math.sqrt(fi)
+                params[t.name] = (torch.rand(t.shape, generator=g) * 2 - 1) * bound
+            elif kind == "bias":
+                params[t.name] = torch.zeros(t.shape)
+            else:
+                fo = t.shape[0] * math.prod(t.shape[2:])
+                std = math.sqrt(2.0 / fi) if scheme == "kaiming" else math.sqrt(2.0 / (fi + fo))
+                params[t.name] = torch.randn(t.shape, generator=g) * std
+        return params
+
+    def init_params_stacked(self, seeds, scheme: str = "uniform") -> dict[str, torch.Tensor]:
+        members = [self.init_params(s, scheme) for s in seeds]
+        return {n: torch.stack([m[n] for m in members]) for n in self.spec().names}
+
+    # Architectures say which tensors are weights, biases and norm parameters, and fan-ins.
+    def _tensor_kind(self, name: str) -> str:
+        if name.startswith("norm"):
+            return "norm_weight" if name.endswith("weight") else "norm_bias"
+        return "weight" if name.endswith("weight") else "bias"
+
+    def _fan_in(self) -> dict[str, int]:
+        spec = self.spec()
+        out = {}
+        for t in spec.tensors:
+            w = spec.shapes[t.name.rsplit(".", 1)[0] + ".weight"]
+            out[t.name] = math.prod(w[1:])
+        return out
+
+
+def load_module(arch: Architecture, params: Mapping[str, torch.Tensor]) -> nn.Module:
+    """An nn.Module of ``arch`` carrying ``params`` (checked against the spec)."""
+    arch.spec().validate(params)
+    m = arch.module()
+    m.load_state_dict(dict(params), strict=True)
+    return m
+
+
+def activation(name: str) -> nn.Module:
+    acts = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU}
+    if name not in acts:
+        raise WeightspaceError(f"unknown activation {name!r}; choose one of {', '.join(acts)}.")
+    return acts[name]()

@@ -1,0 +1,84 @@
+"""Task and TaskFamily: what a zoo member is trained on, and what a user brings for a new task.
+
+A family is a deterministic function of its config: workers rebuild it from ``to_dict()``
+instead of receiving pickled data. Every task of a family has the same input shape and number
+of classes, so all its members live in one weight space. The family splits its tasks into zoo
+tasks and held-out tasks, disjoint by construction, and the split is recorded in ``to_dict()``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+
+@dataclass
+class Task:
+    task_id: str  # unique inside its family, e.g. "rot=37.50"
+    family: str
+    descriptor: tuple[float, ...]  # numeric description (angle, class-subset indicator, ...)
+    description: str  # a short sentence a person would write
+    x_train: torch.Tensor  # float32, (N, *input_shape)
+    y_train: torch.Tensor  # int64, (N,)
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    support_x: torch.Tensor  # the few labelled examples a user would have (default <= 100)
+    support_y: torch.Tensor
+    n_classes: int
+    metric: str = "accuracy"
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.x_train.shape[1:])
+
+
+def stratified_support(y: np.ndarray, size: int, seed: int) -> np.ndarray:
+    """Indices of a class-balanced support set of at most ``size`` examples, seeded."""
+    rng = np.random.default_rng(seed)
+    classes = np.unique(y)
+    per = max(1, size // len(classes))
+    idx = []
+    for c in classes:
+        pool = np.flatnonzero(y == c)
+        idx.append(rng.choice(pool, size=min(per, len(pool)), replace=False))
+    idx = np.concatenate(idx)
+    rng.shuffle(idx)
+    return idx[:size]
+
+
+class TaskFamily:
+    """A set of related tasks with a recorded zoo / held-out split."""
+
+    name: ClassVar[str]
+
+    input_shape: tuple[int, ...]
+    n_classes: int
+    descriptor_names: tuple[str, ...]
+
+    def zoo_task_ids(self) -> list[str]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def heldout_task_ids(self) -> list[str]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def task(self, task_id: str) -> Task:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def pretrain_task(self) -> Task:  # pragma: no cover - interface
+        """A task with the family's input shape and class count for the shared pretrained start."""
+        raise NotImplementedError
+
+    def config(self) -> dict[str, Any]:  # pragma: no cover - interface
+        """Constructor arguments; ``make_family(name, **config())`` rebuilds the family."""
+        raise NotImplementedError
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "config": self.config(),
+            "zoo_tasks": self.zoo_task_ids(),
+            "heldout_tasks": self.heldout_task_ids(),
+        }
