@@ -21,7 +21,18 @@ def package_versions() -> dict[str, str]:
     return out
 
 
+_COMMAND: list[str] | None = None
+
+
+def set_command(argv: list[str]) -> None:
+    """Record the command being run (the CLI calls this; library users may too)."""
+    global _COMMAND
+    _COMMAND = list(argv)
+
+
 def current_command() -> str:
+    if _COMMAND is not None:
+        return shlex.join(_COMMAND)
     argv = list(sys.argv)
     if argv and argv[0].endswith(("weightspace", "__main__.py")):
         argv[0] = "weightspace"

@@ -45,6 +45,11 @@ def _coerce(value: Any, typ: Any, name: str) -> Any:
         value = parsed
     if "tuple" in text and isinstance(value, list):
         return tuple(value)
+    if "float" in text and isinstance(value, str):
+        try:  # YAML 1.1 reads "1e-2" (no decimal point) as a string
+            return float(value)
+        except ValueError:
+            return value
     if ("float" in text) and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     return value

@@ -20,6 +20,7 @@ def test_overrides_parse_values():
     cfg = apply_overrides(Recipe(), ["lr=0.01", "hidden=[8, 8]", "name=sgd", "steps=3"])
     assert cfg == Recipe(lr=0.01, hidden=(8, 8), name="sgd", steps=3)
     assert to_dict(cfg)["hidden"] == [8, 8]
+    assert apply_overrides(Recipe(), ["lr=1e-2"]).lr == 0.01
     assert [d[0] for d in describe(Recipe)] == ["lr", "hidden", "name", "steps"]
 
 

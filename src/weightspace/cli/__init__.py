@@ -12,10 +12,13 @@ import sys
 import typer
 
 from weightspace.cli.app import app, console  # noqa: F401
+from weightspace.card import set_command
 from weightspace.errors import WeightspaceError
 
 # Importing a command module registers its commands on ``app``.
 from weightspace.cli import zoo_cmd  # noqa: F401,E402
+from weightspace.cli import analyze_cmd  # noqa: F401,E402
+from weightspace.cli import eval_cmd  # noqa: F401,E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,8 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     if "--debug" in argv:
         argv.remove("--debug")
         debug = True
+    set_command(["weightspace", *argv])  # cards record the command as the user typed it
     try:
-        app(args=argv, prog_name="weightspace", standalone_mode=False)
+        rc = app(args=argv, prog_name="weightspace", standalone_mode=False)
     except WeightspaceError as e:
         if debug:
             raise
@@ -47,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(e, click.exceptions.Abort):
             return 1
         raise
-    return 0
+    return rc if isinstance(rc, int) else 0
 
 
 def entry() -> None:  # console-script target
