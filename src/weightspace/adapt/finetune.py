@@ -1,0 +1,130 @@
+"""Fine-tuning many starts at once, each on its own task: the method generation must beat.
+
+Why not ``zoo.train.train_members``: it starts every member from one shared init, while here
+every held-out task starts from its own weights (its retrieved zoo member, or its generated
+model). The loop is the same idea: all members' tensors are stacked, the loss is the *sum* of
+per-member losses from one vmapped forward pass, so each member receives exactly its own
+gradient, and Adam/SGD (element-wise optimisers) update each member as if it ran alone.
+
+Along the way it records test accuracy on a step grid (for "steps until it matches the
+generator") and keeps the weights at the requested steps. Only the optimisation is timed;
+evaluating on the test grid is bookkeeping, not part of what fine-tuning costs a user.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch.func import functional_call, vmap
+
+from weightspace.config import option
+from weightspace.errors import WeightspaceError
+from weightspace.evaluate.predict import accuracy_per_member
+from weightspace.nets.base import Architecture
+
+OPTIMIZERS = ("adam", "sgd")
+
+
+@dataclass
+class FinetuneConfig:
+    optimizer: str = option("adam", "adam (AdamW, decoupled decay, as the zoo trainer) | sgd")
+    lr: float = option(3e-3, "learning rate")
+    momentum: float = option(0.9, "sgd momentum")
+    weight_decay: float = option(0.0, "weight decay: decoupled for adam, added to the gradient for sgd")
+    batch_size: int = option(64, "examples per step per task (capped by the smallest data set)")
+
+    @classmethod
+    def from_train_config(cls, d: Mapping) -> "FinetuneConfig":
+        """The fine-tuning settings of a zoo member's recorded TrainConfig (unknown keys ignored)."""
+        keys = {"optimizer", "lr", "momentum", "weight_decay", "batch_size"}
+        return cls(**{k: v for k, v in d.items() if k in keys})
+
+
+@dataclass
+class FinetuneRun:
+    grid: torch.Tensor  # (G,) steps at which test accuracy was measured (0 = the start)
+    test_acc: torch.Tensor  # (T, G)
+    snapshots: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict)  # step -> stacked (T, ...)
+    train_seconds: float = 0.0  # optimisation wall time for all T tasks together
+    examples_per_step: int = 0  # per task
+
+
+def _index_streams(sizes: Sequence[int], batch: int, steps: int, gen: torch.Generator) -> torch.Tensor:
+    """(T, steps * batch) example indices: each task walks through shuffled epochs of its own data."""
+    out = []
+    for n in sizes:
+        epochs = -(-steps * batch // n)
+        out.append(torch.cat([torch.randperm(n, generator=gen) for _ in range(epochs)])[: steps * batch])
+    return torch.stack(out) if out else torch.zeros(0, steps * batch, dtype=torch.long)
+
+
+def _optimizer(cfg: FinetuneConfig, params: list[torch.Tensor]) -> torch.optim.Optimizer:
+    # The zoo's own semantics (zoo.recipe.make_optimizer): "adam" is AdamW with decoupled decay.
+    if cfg.optimizer == "adam":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, fused=True)
+    raise WeightspaceError(f"unknown optimizer {cfg.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}.")
+
+
+def finetune(arch: Architecture, init: Mapping[str, torch.Tensor], xs: Sequence[torch.Tensor],
+             ys: Sequence[torch.Tensor], cfg: FinetuneConfig, steps: int, *,
+             test: tuple[Sequence[torch.Tensor], Sequence[torch.Tensor]] | None = None, eval_every: int = 0,
+             keep: Sequence[int] = (), seed: int = 0,
+             progress: Callable[[int, int], None] | None = None) -> FinetuneRun:
+    """Fine-tune stacked ``init`` (T members) for ``steps``; member i trains on ``(xs[i], ys[i])``.
+
+    ``test=(xs, ys)`` with ``eval_every > 0`` records test accuracy at step 0, every
+    ``eval_every`` steps, at every step in ``keep`` and at the end. ``keep`` also names the steps
+    whose weights are returned (0 returns the start).
+    """
+    if steps < 0 or any(k < 0 or k > steps for k in keep):
+        raise WeightspaceError(f"fine-tuning steps must lie in [0, {steps}], got {sorted(keep)}.")
+    names = list(init)
+    params = [init[n].detach().clone().float().requires_grad_(True) for n in names]
+    t = params[0].shape[0]
+    batch = min([cfg.batch_size, *[len(y) for y in ys]])
+    stream = _index_streams([len(y) for y in ys], batch, steps, torch.Generator().manual_seed(seed))
+    opt = _optimizer(cfg, params)
+    module = arch.module()
+    forward = vmap(lambda p, xb: functional_call(module, p, (xb,)))
+    grid = sorted({0, steps, *keep, *(range(0, steps + 1, eval_every) if eval_every > 0 and test else ())})
+    run = FinetuneRun(grid=torch.tensor(grid), test_acc=torch.zeros(t, len(grid)), examples_per_step=batch)
+
+    def record(step: int) -> None:
+        current = {n: p.detach().clone() for n, p in zip(names, params)}
+        if step in keep:
+            run.snapshots[step] = current
+        if test is not None:
+            run.test_acc[:, grid.index(step)] = accuracy_per_member(arch, current, *test)
+
+    record(0)
+    for step in range(1, steps + 1):
+        began = time.perf_counter()
+        idx = stream[:, (step - 1) * batch: step * batch]
+        xb = torch.stack([x[i] for x, i in zip(xs, idx)])
+        yb = torch.stack([y[i] for y, i in zip(ys, idx)])
+        logits = forward(dict(zip(names, params)), xb)  # (T, B, classes)
+        loss = F.cross_entropy(logits.flatten(0, 1), yb.flatten(), reduction="sum") / batch
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        run.train_seconds += time.perf_counter() - began
+        if step in grid:
+            record(step)
+        if progress is not None:
+            progress(step, steps)
+    return run
+
+
+def seconds_per_step(arch: Architecture, init: Mapping[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor,
+                     cfg: FinetuneConfig, steps: int = 30, seed: int = 0) -> float:
+    """Wall seconds per fine-tuning step for ONE task alone: what a user with a new task pays."""
+    one = {n: v.unsqueeze(0) for n, v in init.items()}
+    finetune(arch, one, [x], [y], cfg, 3, seed=seed)  # warm-up: first calls pay one-off setup
+    run = finetune(arch, one, [x], [y], cfg, steps, seed=seed)
+    return run.train_seconds / max(steps, 1)

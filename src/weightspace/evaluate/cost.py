@@ -1,0 +1,88 @@
+"""Cost accounting: what generation saves over fine-tuning, in steps, seconds and FLOPs.
+
+The claim a weight generator makes is "a forward pass instead of an optimisation run". It is
+checked per held-out task: fine-tune from the best zoo start and record the first step whose
+test accuracy reaches the generated model's. The speedup is
+
+    adaptation_speedup = fine-tuning seconds to reach the generated accuracy / generation seconds
+
+where fine-tuning seconds include choosing the start (evaluating the zoo on the support set).
+A task whose fine-tuning never reaches the target inside the budget is charged the whole budget,
+and the result is flagged as a lower bound.
+
+FLOPs are the usual dense-network approximation: a forward pass costs 2 x params per example,
+a training step 6 x params per example (forward + backward). They ignore activations' own cost
+and are only meant for comparing methods on the same architecture.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import asdict, dataclass
+
+import torch
+
+FLOPS_NOTE = "approximate: 2 x params per example for a forward pass, 6 x params per example for a training step"
+
+
+def forward_flops(n_params: int, examples: int) -> float:
+    return 2.0 * n_params * examples
+
+
+def training_flops(n_params: int, examples_seen: int) -> float:
+    return 6.0 * n_params * examples_seen
+
+
+def steps_to_match(grid: torch.Tensor, curve: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """First grid step at which each task's accuracy curve reaches its target.
+
+    ``grid``: (G,) increasing steps; ``curve``: (T, G) accuracy at those steps; ``target``: (T,).
+    Returns (steps (T,), reached (T,) bool); an unreached task gets the last grid step.
+    """
+    hit = curve >= target[:, None]
+    reached = hit.any(1)
+    first = torch.where(reached, hit.float().argmax(1), torch.full_like(reached, grid.numel() - 1, dtype=torch.long))
+    return grid[first], reached
+
+
+@dataclass
+class MatchCost:
+    """Fine-tuning until it matches a generator, against that generator's own cost."""
+
+    finetune_steps_to_match: float  # mean over tasks
+    finetune_steps_to_match_median: float
+    finetune_seconds_to_match: float  # mean over tasks: start selection + steps x seconds per step
+    generation_seconds: float  # mean over tasks, incl. support-set encoding
+    adaptation_speedup: float  # finetune_seconds_to_match / generation_seconds
+    speedup_is_lower_bound: bool  # some task never reached the target within the budget
+    tasks_not_reached: int
+    budget_steps: int
+    seconds_per_step: float
+    start_seconds: float  # choosing the zoo start, per task
+    finetune_flops_to_match: float  # mean over tasks, approximate (see FLOPS_NOTE)
+    per_task_steps: list[int]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def match_cost(steps: torch.Tensor, reached: torch.Tensor, *, budget_steps: int, seconds_per_step: float,
+               start_seconds: float, generation_seconds: float, n_params: int, batch_examples: int) -> MatchCost:
+    """Combine per-task steps-to-match with measured timings into one summary."""
+    steps_f = [float(s) for s in steps.tolist()]
+    mean_steps = statistics.fmean(steps_f) if steps_f else 0.0
+    seconds = start_seconds + mean_steps * seconds_per_step
+    return MatchCost(
+        finetune_steps_to_match=mean_steps,
+        finetune_steps_to_match_median=float(statistics.median(steps_f)) if steps_f else 0.0,
+        finetune_seconds_to_match=seconds,
+        generation_seconds=generation_seconds,
+        adaptation_speedup=seconds / generation_seconds if generation_seconds > 0 else float("inf"),
+        speedup_is_lower_bound=bool((~reached).any()),
+        tasks_not_reached=int((~reached).sum()),
+        budget_steps=int(budget_steps),
+        seconds_per_step=seconds_per_step,
+        start_seconds=start_seconds,
+        finetune_flops_to_match=training_flops(n_params, int(mean_steps * batch_examples)),
+        per_task_steps=[int(s) for s in steps.tolist()],
+    )

@@ -1,0 +1,90 @@
+"""Fine-tuning as evaluated methods: from a start (the best zoo member, or a generator's output)
+on the support set or on the full training set, for k steps and "until converged".
+
+"Until converged" is the zoo's own training budget (the steps that trained every member from
+scratch), unless ``budget`` says otherwise. All held-out tasks fine-tune together in one batched
+run per (start, data); a task's seconds are charged as if it ran alone: the start's own seconds
+plus k x the measured seconds of one single-task step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from weightspace.adapt.finetune import FinetuneConfig, finetune, seconds_per_step
+from weightspace.evaluate.context import ZooContext
+from weightspace.evaluate.cost import training_flops
+from weightspace.evaluate.methods import Method
+
+DATA = ("support", "train")
+
+
+def task_data(task, data: str) -> tuple[torch.Tensor, torch.Tensor]:
+    return (task.support_x, task.support_y) if data == "support" else (task.x_train, task.y_train)
+
+
+@dataclass
+class Curve:
+    grid: list[int]
+    acc: list[list[float]]  # per task, test accuracy at each grid step
+    examples_per_step: int  # per task
+    batched_seconds_per_task: float  # the batched run's optimisation time / tasks (amortised, for contrast)
+
+    def to_dict(self) -> dict:
+        g = torch.tensor(self.acc)
+        return {"grid": self.grid, "acc_mean": g.mean(0).tolist(), "acc": self.acc,
+                "examples_per_step": self.examples_per_step,
+                "batched_seconds_per_task": self.batched_seconds_per_task}
+
+
+def step_seconds(ctx: ZooContext, cfg: FinetuneConfig, seed: int = 0) -> dict[str, float]:
+    """Seconds per single-task step on each data source, measured on the first held-out task."""
+    start = ctx.member(0)
+    return {d: seconds_per_step(ctx.arch, start, *task_data(ctx.tasks[0], d), cfg, seed=seed) for d in DATA}
+
+
+def test_sets(ctx: ZooContext):
+    xs, ys = [t.x_test for t in ctx.tasks], [t.y_test for t in ctx.tasks]
+    if all(x.shape == xs[0].shape for x in xs):  # stacked once, not at every grid step
+        return torch.stack(xs), torch.stack(ys)
+    return xs, ys
+
+
+def finetune_methods(ctx: ZooContext, start: Method, start_name: str, cfg: FinetuneConfig, steps: list[int],
+                     budget: int, eval_every: int, per_step: dict[str, float], seed: int = 0,
+                     progress=None) -> tuple[list[Method], dict[str, Curve]]:
+    """Fine-tuned methods from ``start`` for every k in ``steps`` and the budget, on each data source."""
+    init = {n: torch.stack([w[n] for w in start.weights]) for n in ctx.spec.names}
+    keep = sorted(set(steps) | {budget})
+    test = test_sets(ctx)
+    methods, curves = [], {}
+    for i, data in enumerate(DATA):
+        xs, ys = zip(*(task_data(t, data) for t in ctx.tasks))
+        tick = None if progress is None else (lambda s, n, i=i: progress(i * n + s, len(DATA) * n))
+        run = finetune(ctx.arch, init, xs, ys, cfg, budget, test=test, eval_every=eval_every, keep=keep,
+                       seed=seed, progress=tick)
+        curves[data] = Curve(run.grid.tolist(), run.test_acc.tolist(), run.examples_per_step,
+                             run.train_seconds / len(ctx.tasks))
+        for k in keep:
+            if k == 0 and data != DATA[0]:
+                continue  # zero steps is the start itself, whatever the data
+            tag = "converged" if k == budget and k not in steps else str(k)
+            key = f"finetune:{start_name}@0" if k == 0 else f"finetune:{start_name}:{data}@{tag}"
+            label = f"{start.label} + 0 steps" if k == 0 else f"fine-tune {start_name} on {data}, {tag} steps"
+            m = Method(key, "finetune", label,
+                       f"{start.label}, fine-tuned for {k} steps on the task's {data} set"
+                       + (" (the zoo's full training budget)" if k == budget else ""),
+                       setup_seconds=start.setup_seconds,
+                       info={"start": start.key, "data": data, "steps": k, "converged": k == budget,
+                             "examples_per_step": run.examples_per_step})
+            if any(f is None for f in start.flops) and k > 0:
+                m.info["flops_exclude_start"] = True  # the start's own cost is not computable
+            for t in range(len(ctx.tasks)):
+                base = start.flops[t]
+                fl = training_flops(ctx.n_params, k * run.examples_per_step)
+                flops = base if k == 0 else (base or 0.0) + fl
+                m.add({n: run.snapshots[k][n][t] for n in ctx.spec.names}, start.seconds[t] + k * per_step[data], flops)
+            methods.append(m)
+    return methods, curves

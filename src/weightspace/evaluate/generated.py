@@ -1,0 +1,90 @@
+"""Generators under evaluation: each loaded from its directory and asked for one model per
+held-out task, conditioned exactly as it was trained (its saved condition encoder turns the
+task's support set, or its descriptor, into the condition). The timed span covers encoding the
+condition, sampling and any selection, which is everything a user with a new task waits for.
+
+A generator is evaluated in up to three modes, each its own method:
+
+- ``sample``     one random draw (key ``generator:<name>``): the plain contract
+- ``central``    the generator's central output, ``sample(deterministic=True)``
+                 (key ``generator:<name>:central``)
+- ``best-of-K``  K draws, the one with the lowest support-set loss is kept (as
+                 ``generate --best-of K`` does; key ``generator:<name>:best-of-K``)
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+
+from weightspace.errors import WeightspaceError
+from weightspace.evaluate.context import ZooContext
+from weightspace.evaluate.methods import Method
+from weightspace.evaluate.predict import predict_members
+
+MODES_HELP = "sample, central, best-of-K"
+
+
+def load_generators(paths: list[str | Path]):
+    import weightspace.generate  # noqa: F401  (the package registers every generator)
+    from weightspace.generate.registry import load_generator
+
+    return [load_generator(p) for p in paths]
+
+
+def generator_name(gen, path: Path, taken: set[str]) -> str:
+    """The generator's registry name, or name@directory when two generators share a name."""
+    return gen.name if gen.name not in taken else f"{gen.name}@{Path(path).name}"
+
+
+def parse_mode(mode: str) -> int:
+    """Draws per task of a mode (0 for central); WeightspaceError for an unknown mode."""
+    if mode == "sample":
+        return 1
+    if mode == "central":
+        return 0
+    if mode.startswith("best-of-") and mode[8:].isdigit() and int(mode[8:]) >= 1:
+        return int(mode[8:])
+    raise WeightspaceError(f"unknown generator mode {mode!r}; choose among {MODES_HELP}.")
+
+
+def mode_key(name: str, mode: str) -> str:
+    return f"generator:{name}" if mode == "sample" else f"generator:{name}:{mode}"
+
+
+def generator_methods(ctx: ZooContext, gen, path: str | Path, name: str, modes, seed: int = 0) -> list[Method]:
+    if gen.spec is not None and gen.spec.to_dict() != ctx.spec.to_dict():
+        raise WeightspaceError(
+            f"generator {path} makes {gen.spec.arch or 'other'} weights that do not fit the zoo's weight space; "
+            "evaluate it against the zoo it was trained on."
+        )
+    encoder = getattr(gen, "encoder", None)
+    condition = getattr(encoder, "kind", "none")
+    info = {"path": str(path), "name": gen.name, "paper": getattr(gen, "paper", ""), "condition": condition,
+            "encoder": getattr(encoder, "name", None)}
+    methods = []
+    for mode in modes:
+        draws = parse_mode(mode)
+        what = {0: "its central (deterministic) output", 1: "one random sample"}.get(
+            draws, f"the lowest support-loss of {draws} samples")
+        method = Method(mode_key(name, mode), "generator", f"{name} ({mode}, {condition} condition)",
+                        f"the {gen.name} generator ({info['paper']}): {what} per task, conditioned on the task's {condition}",
+                        info={**info, "mode": mode})
+        _draw(ctx, gen, ctx.tasks[0], draws, seed)  # warm-up: one-off setup a serving process would not repeat
+        for t, task in enumerate(ctx.tasks):
+            began = time.perf_counter()
+            weights = _draw(ctx, gen, task, draws, seed + t)
+            method.add(weights, time.perf_counter() - began)
+        methods.append(method)
+    return methods
+
+
+def _draw(ctx: ZooContext, gen, task, draws: int, seed: int) -> dict[str, torch.Tensor]:
+    condition = gen.encode_condition(task)
+    stacked = gen.sample(condition, n=max(draws, 1), seed=seed, deterministic=draws == 0)
+    best = 0
+    if draws > 1:
+        best = int(predict_members(ctx.arch, stacked, task.support_x, task.support_y)[1].argmin())
+    return {n: v[best] for n, v in stacked.items()}

@@ -1,0 +1,190 @@
+"""The evaluation harness: generated weights judged on held-out tasks only, beside the reference,
+fine-tuning, retrieval and the memorization baselines, with novelty and cost.
+
+Stages (each with a progress bar when asked):
+ 1. load the zoo, put it in one frame (barycentre alignment unless shared init), measure the
+    zoo's own nearest-neighbour distances;
+ 2. rank zoo members by support loss per task (retrieval, interpolation, noisy copies start here);
+ 3. collect every method's weights per task with their wall time (each generator in several
+    modes: one sample, its central output, best of K by support loss; see generated.py);
+ 4. fine-tune from the best zoo start and from each generator's ``finetune_from`` output
+    (support set / full train set);
+ 5. evaluate all models on each task's test set; novelty against the zoo;
+ 6. cost: fine-tuning steps and seconds until it reaches each generator's accuracy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import torch
+
+from weightspace.adapt.finetune import FinetuneConfig
+from weightspace.card import make_card
+from weightspace.config import option, to_dict
+from weightspace.errors import WeightspaceError
+from weightspace.evaluate.context import load_context
+from weightspace.evaluate.finetuning import finetune_methods, step_seconds
+from weightspace.evaluate.generated import generator_methods, generator_name, load_generators, mode_key, parse_mode
+from weightspace.evaluate.methods import memorization_methods, rank_by_support, reference_method, retrieval_methods
+from weightspace.evaluate.results import NOTES, SCHEMA, finite, generator_cost, method_entry, verdict
+from weightspace.evaluate.scoring import score_methods
+from weightspace.io import atomic_write_json
+
+
+@dataclass
+class EvalConfig:
+    tasks: int = option(0, "Evaluate the first N held-out tasks of the zoo's family; 0 evaluates all.")
+    finetune_steps: tuple[int, ...] = option((0, 10, 50, 200), "Fine-tuning steps reported as methods (besides 'converged').")
+    budget: int = option(0, "Steps of 'until converged' fine-tuning and of the steps-to-match search; 0 = the zoo's training steps.")
+    eval_every: int = option(10, "Test accuracy is recorded every this many fine-tuning steps (resolution of steps-to-match).")
+    finetune_lr: float = option(0.0, "Fine-tuning learning rate; 0 uses the zoo's own training learning rate.")
+    noise_sigmas: tuple[float, ...] = option((0.01, 0.05, 0.1, 0.2), "Noise levels of the noisy-copy baseline, x each tensor's zoo std.")
+    average_k: int = option(16, "Members averaged by the random-average baseline.")
+    refine: int = option(3, "Nearest candidates re-matched pairwise when measuring aligned distances.")
+    align_iters: int = option(3, "Barycentre re-alignment passes for independent-init zoos.")
+    generator_modes: tuple[str, ...] = option(("sample", "central", "best-of-8"), "How each generator is asked: sample, central, best-of-K.")
+    finetune_from: str = option("central", "The generator mode whose output is fine-tuned (one of generator_modes).")
+    seed: int = option(0, "Seed of every random draw (samples, noise, member subsets, data order).")
+
+
+class _Stages:
+    """Rich progress bars on stderr, one line per stage; silent when disabled."""
+
+    def __init__(self, enabled: bool, console=None):
+        self.enabled, self.console, self.bar = enabled, console, None
+
+    def __enter__(self) -> "_Stages":
+        if self.enabled:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                                TimeElapsedColumn(), console=self.console, transient=False)
+            self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+
+    @contextlib.contextmanager
+    def stage(self, name: str, total: int = 1) -> Iterator:
+        if self.bar is None:
+            yield lambda done, total=None: None
+            return
+        task = self.bar.add_task(name, total=total)
+
+        def update(done: int, total_now: int | None = None) -> None:
+            self.bar.update(task, completed=done, total=total_now or total)
+
+        yield update
+        self.bar.update(task, completed=self.bar.tasks[task].total)
+
+
+def finetune_config(ctx, cfg: EvalConfig) -> FinetuneConfig:
+    ft = FinetuneConfig.from_train_config(to_dict(ctx.train_cfg))
+    if cfg.finetune_lr > 0:
+        ft.lr = cfg.finetune_lr
+    return ft
+
+
+def check_config(cfg: EvalConfig) -> None:
+    if any(k < 0 for k in cfg.finetune_steps):
+        raise WeightspaceError(f"--finetune-steps must be non-negative step counts, got {list(cfg.finetune_steps)}.")
+    if cfg.budget < 0 or cfg.eval_every < 1 or cfg.average_k < 1 or any(s < 0 for s in cfg.noise_sigmas):
+        raise WeightspaceError("eval budget must be >= 0, eval_every and average_k >= 1, noise sigmas >= 0.")
+    for mode in cfg.generator_modes:
+        parse_mode(mode)
+    if cfg.finetune_from not in cfg.generator_modes:
+        raise WeightspaceError(f"finetune_from={cfg.finetune_from!r} is not among generator_modes {list(cfg.generator_modes)}.")
+
+
+def evaluate(generator_dirs: Sequence[str | Path], zoo_dir: str | Path, cfg: EvalConfig | None = None,
+             progress: bool = False, console=None) -> dict[str, Any]:
+    """Run every method on the zoo's held-out tasks; return the results.json dictionary."""
+    cfg = cfg or EvalConfig()
+    check_config(cfg)
+    began = time.perf_counter()
+    gens = load_generators(list(generator_dirs))
+    with _Stages(progress, console) as stages:
+        with stages.stage("aligning zoo") as cb:
+            ctx = load_context(zoo_dir, cfg.tasks, cfg.align_iters, cfg.refine, cfg.seed, progress=cb)
+        budget = cfg.budget or ctx.train_cfg.steps
+        if any(k > budget for k in cfg.finetune_steps):
+            raise WeightspaceError(f"fine-tuning steps {max(cfg.finetune_steps)} exceed the budget of {budget} steps; raise --budget.")
+        with stages.stage("retrieval and baselines", 3) as cb:
+            ranked = rank_by_support(ctx)
+            retrieval, oracle = retrieval_methods(ctx, ranked)
+            cb(1)
+            reference = reference_method(ctx, cfg.seed)
+            cb(2)
+            memorization = memorization_methods(ctx, ranked, cfg.noise_sigmas, cfg.average_k, cfg.seed)
+        generated, starts, taken = [], [(retrieval, "zoo-best")], set()
+        with stages.stage("sampling generators", len(gens)) as cb:
+            for i, (gen, path) in enumerate(zip(gens, generator_dirs)):
+                name = generator_name(gen, Path(path), taken)
+                taken.add(name)
+                modes = generator_methods(ctx, gen, path, name, cfg.generator_modes, cfg.seed)
+                generated += modes
+                starts += [(m, f"{name}:{cfg.finetune_from}") for m in modes
+                           if m.key == mode_key(name, cfg.finetune_from)]
+                cb(i + 1)
+        ft_cfg = finetune_config(ctx, cfg)
+        per_step = step_seconds(ctx, ft_cfg, cfg.seed)
+        finetuned, curves = [], {}
+        for start, name in starts:
+            with stages.stage(f"fine-tuning from {name}", 2 * budget) as cb:
+                methods, curves[name] = finetune_methods(ctx, start, name, ft_cfg, list(cfg.finetune_steps), budget,
+                                                         cfg.eval_every, per_step, cfg.seed, progress=cb)
+                finetuned += methods
+        methods = [reference, *generated, retrieval, oracle, *memorization, *finetuned]
+        with stages.stage("scoring on test sets", len(ctx.tasks)) as cb:
+            scores, zoo_acc = score_methods(ctx, methods, progress=cb)
+    ref_acc = scores["reference"].acc
+    median = ctx.zoo_nn_dist_median
+    entries = {m.key: method_entry(ctx, m, scores[m.key], ref_acc, median) for m in methods}
+    costs = {g.key: generator_cost(g, scores[g.key], curves["zoo-best"], retrieval, per_step, ctx.n_params)
+             for g in generated}
+    overall = {
+        "zoo_members": len(ctx.records),
+        "zoo_aligned": ctx.aligned,
+        "alignment_seconds": ctx.align_seconds,
+        "zoo_nn_dist_median": median,
+        "zoo_acc_on_heldout": {"best_member_mean": float(zoo_acc.max(1).values.mean()),
+                               "member_mean": float(zoo_acc.mean())},
+        "reference_source": reference.info["source"],
+        "n_params": ctx.n_params,
+        "finetune": {**to_dict(ft_cfg), "budget_steps": budget, "seconds_per_step": per_step,
+                     "seconds_basis": "one task alone, measured on the first held-out task"},
+        "finetune_curves": {name: {d: c.to_dict() for d, c in per.items()} for name, per in curves.items()},
+        "finetune_steps_to_match": {k: {d: c["finetune_steps_to_match"] for d, c in v.items()} for k, v in costs.items()},
+        "finetune_seconds_to_match": {k: {d: c["finetune_seconds_to_match"] for d, c in v.items()} for k, v in costs.items()},
+        "adaptation_speedup": {k: {d: c["adaptation_speedup"] for d, c in v.items()} for k, v in costs.items()},
+        "speedup_is_lower_bound": {k: {d: c["speedup_is_lower_bound"] for d, c in v.items()} for k, v in costs.items()},
+        "cost": costs,
+        "verdict": {g.key: verdict(entries, g.key) for g in generated},
+        "seconds_total": time.perf_counter() - began,
+    }
+    config = {**to_dict(cfg), "generators": [str(p) for p in generator_dirs], "zoo": str(zoo_dir)}
+    return finite({
+        "schema": SCHEMA,
+        "zoo": str(zoo_dir),
+        "generators": [{"key": g.key, **g.info} for g in generated],
+        "tasks": [t.task_id for t in ctx.tasks],
+        "config": config,
+        "card": make_card("eval", config, seed=cfg.seed, zoo=str(zoo_dir)),
+        "notes": NOTES,
+        "methods": entries,
+        "ranking": sorted(entries, key=lambda k: -entries[k]["acc_mean"]),
+        "overall": overall,
+    })
+
+
+def write_results(out_dir: str | Path, results: dict[str, Any]) -> Path:
+    path = Path(out_dir) / "results.json"
+    atomic_write_json(path, results)
+    return path

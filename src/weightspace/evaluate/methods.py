@@ -1,0 +1,174 @@
+"""The methods a generator is compared with, each producing weights for every held-out task
+together with the wall time it took to get them.
+
+Kinds (the ``kind`` field of every method, used by the verdict and the report):
+
+- ``generator``     a fitted weight generator, conditioned as it was trained
+- ``reference``     a model trained on the held-out task itself
+- ``retrieval``     the zoo member with the lowest support-set loss
+- ``oracle``        the zoo member with the nearest task descriptor (needs knowledge a user
+                    may not have; a line to read, never a baseline to beat)
+- ``memorization``  interpolation of the two nearest members, the zoo mean, noisy copies,
+                    averages of random members, per-coordinate and PCA Gaussians
+- ``finetune``      fine-tuning from the best zoo start or from generated weights (finetuning.py)
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from weightspace.adapt.interpolate import aligned_interpolation
+from weightspace.adapt.merging import zoo_mean
+from weightspace.adapt.retrieval import nearest_by_descriptor, nearest_by_support, support_losses
+from weightspace.evaluate.baselines import CoordinateGaussian, PCAGaussian, member_average, noisy_copy
+from weightspace.evaluate.context import ZooContext
+from weightspace.evaluate.cost import forward_flops, training_flops
+
+Weights = dict[str, torch.Tensor]
+
+
+@dataclass
+class Method:
+    key: str
+    kind: str
+    label: str
+    description: str
+    weights: list[Weights] = field(default_factory=list)  # one per held-out task
+    seconds: list[float] = field(default_factory=list)  # per task: wall time to obtain the weights
+    flops: list[float | None] = field(default_factory=list)  # per task, approximate; None = not computable
+    setup_seconds: float = 0.0  # one-off cost shared by all tasks (fitting, aligning the zoo)
+    info: dict[str, Any] = field(default_factory=dict)  # kind-specific facts (start, data, steps)
+
+    def add(self, weights: Weights, seconds: float, flops: float | None = None) -> None:
+        self.weights.append(weights)
+        self.seconds.append(seconds)
+        self.flops.append(flops)
+
+
+@dataclass
+class Retrieved:
+    """Per task: zoo members ranked by support loss, and how long ranking took."""
+
+    ranked: list[torch.Tensor]  # per task, member indices best first (top few)
+    seconds: list[float]
+    flops: list[float]  # forward passes of every zoo member over the support set
+
+
+def rank_by_support(ctx: ZooContext, keep: int = 2) -> Retrieved:
+    out = Retrieved([], [], [])
+    m = len(ctx.records)
+    support_losses(ctx.arch, ctx.params, ctx.tasks[0])  # warm-up: the first vmap call pays one-off setup
+    for task in ctx.tasks:
+        began = time.perf_counter()
+        ranked = nearest_by_support(support_losses(ctx.arch, ctx.params, task), k=keep)
+        out.seconds.append(time.perf_counter() - began)
+        out.ranked.append(ranked)
+        out.flops.append(forward_flops(ctx.n_params, m * len(task.support_y)))
+    return out
+
+
+def retrieval_methods(ctx: ZooContext, ret: Retrieved) -> list[Method]:
+    retrieval = Method("retrieval", "retrieval", "retrieval (support loss)",
+                       "the zoo member with the lowest loss on the task's support set")
+    oracle = Method("oracle:descriptor", "oracle", "oracle: descriptor-nearest member",
+                    "the zoo member whose task descriptor is nearest (uses the held-out descriptor, "
+                    "which a user may not have); shown for reference, not a baseline")
+    for task, ranked, secs, fl in zip(ctx.tasks, ret.ranked, ret.seconds, ret.flops):
+        retrieval.add(ctx.member(int(ranked[0])), secs, fl)
+        began = time.perf_counter()
+        best = nearest_by_descriptor(ctx.descriptors, ctx.descriptor_of(task))
+        oracle.add(ctx.member(int(best[0])), time.perf_counter() - began, 0.0)
+    return [retrieval, oracle]
+
+
+def memorization_methods(ctx: ZooContext, ret: Retrieved, sigmas=(0.01, 0.05, 0.1, 0.2), average_k: int = 16,
+                         seed: int = 0) -> list[Method]:
+    """Interpolation, zoo mean and the memorization baselines; randomness seeded per task."""
+    m = len(ctx.records)
+    interp = Method("interpolation", "memorization", "interpolation of 2 nearest (aligned)",
+                    "mean of the two lowest-support-loss members after weight matching the second to the first")
+    mean = Method("zoo-mean", "memorization", "zoo mean" + (" (aligned)" if ctx.aligned else ""),
+                  "the mean of all zoo members" + (" after barycentre alignment" if ctx.aligned else " (shared init)"),
+                  setup_seconds=ctx.align_seconds)
+    noise = [Method(f"noise:{s:g}", "memorization", f"retrieved + noise σ={s:g}",
+                    f"the retrieved member plus Gaussian noise, σ = {s:g} x each tensor's zoo std") for s in sigmas]
+    avg = Method(f"average:{average_k}", "memorization", f"average of {min(average_k, m)} random (aligned)",
+                 f"the mean of {min(average_k, m)} random zoo members in the common frame", setup_seconds=ctx.align_seconds)
+    began = time.perf_counter()
+    coord = CoordinateGaussian.fit(ctx.spec, ctx.framed)
+    coord_m = Method("coordinate-gaussian", "memorization", "per-coordinate Gaussian",
+                     "an independent Gaussian per weight, fitted to the (aligned) zoo",
+                     setup_seconds=ctx.align_seconds + time.perf_counter() - began)
+    began = time.perf_counter()
+    pca = PCAGaussian.fit(ctx.spec, ctx.framed)
+    pca_m = Method("pca-gaussian-baseline", "memorization", f"PCA-Gaussian ({pca.n_components} comps)",
+                   "an unconditional Gaussian in the (aligned) zoo's PCA space",
+                   setup_seconds=ctx.align_seconds + time.perf_counter() - began)
+    the_mean = zoo_mean(ctx.framed)
+    for t, (ranked, secs, fl) in enumerate(zip(ret.ranked, ret.seconds, ret.flops)):
+        g = torch.Generator().manual_seed(seed * 100_003 + t)
+        best = ctx.member(int(ranked[0]))
+        began = time.perf_counter()
+        second = ctx.member(int(ranked[min(1, len(ranked) - 1)]))
+        interp.add(aligned_interpolation(ctx.spec, best, second, seed=seed), secs + time.perf_counter() - began, fl)
+        mean.add(the_mean, 0.0, 0.0)
+        for meth, s in zip(noise, sigmas):
+            began = time.perf_counter()
+            meth.add(noisy_copy(best, ctx.tensor_std, s, g), secs + time.perf_counter() - began, fl)
+        for meth, model in ((avg, lambda: member_average(ctx.framed, average_k, g)),
+                            (coord_m, lambda: _first(coord.sample(1, g))), (pca_m, lambda: _first(pca.sample(1, g)))):
+            began = time.perf_counter()
+            meth.add(model(), time.perf_counter() - began)
+    return [interp, mean, *noise, avg, coord_m, pca_m]
+
+
+def _first(stacked: Weights) -> Weights:
+    return {n: v[0] for n, v in stacked.items()}
+
+
+def reference_method(ctx: ZooContext, seed: int = 0) -> Method:
+    """Models trained on each held-out task: the zoo's split="heldout" members, else trained here."""
+    ref = Method("reference", "reference", "trained on the task (reference)",
+                 "a model trained on the held-out task with the zoo's own recipe")
+    stored = {}
+    for r in ctx.zoo.records(final_only=True, split="heldout"):
+        stored.setdefault(r.task_id, r)  # one reference per task: the first stored seed
+    missing = [t for t in ctx.tasks if t.task_id not in stored]
+    trained = _train_references(ctx, missing, seed) if missing else {}
+    loaded = ctx.zoo.load([stored[t.task_id].member_id for t in ctx.tasks if t.task_id in stored], split="heldout") \
+        if len(missing) < len(ctx.tasks) else {}
+    row = 0
+    flops = training_flops(ctx.n_params, ctx.train_cfg.steps * ctx.train_cfg.batch_size)
+    for task in ctx.tasks:
+        if task.task_id in stored:
+            ref.add({n: loaded[n][row] for n in ctx.spec.names}, float(stored[task.task_id].train_seconds), flops)
+            row += 1
+        else:
+            ref.add(*trained[task.task_id], flops)
+    ref.info["source"] = {"zoo heldout members": len(ctx.tasks) - len(missing), "trained here": len(missing)}
+    return ref
+
+
+def _train_references(ctx: ZooContext, tasks, seed: int) -> dict[str, tuple[Weights, float]]:
+    from weightspace.zoo.build import member_seed
+    from weightspace.zoo.train import train_members
+
+    init = _shared_base(ctx)
+    seeds = [member_seed(seed, t.task_id, 0) for t in tasks]
+    result = train_members(ctx.arch, tasks, seeds, ctx.train_cfg, init=init)
+    per_task = result.seconds / len(tasks)  # one batched run: its wall time shared equally
+    return {t.task_id: ({n: result.final[n][i] for n in ctx.spec.names}, per_task) for i, t in enumerate(tasks)}
+
+
+def _shared_base(ctx: ZooContext) -> Weights | None:
+    """A shared-init zoo's members start from base.safetensors; references then start there too."""
+    if ctx.aligned:
+        return None
+    from weightspace.io import load_safetensors
+
+    path = ctx.zoo.path / "base.safetensors"
+    return load_safetensors(path)[0] if path.is_file() else None

@@ -1,0 +1,48 @@
+"""Scoring: every method's weights on every held-out task's test set, plus novelty.
+
+Per task, all methods' models and all zoo members are evaluated in one batched pass each; the
+zoo's boolean error matrix is built once and every model's error set is compared against it
+(highest IoU). Aligned distances to the nearest zoo member are computed for all models of a
+task together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from weightspace.evaluate.context import ZooContext
+from weightspace.evaluate.methods import Method
+from weightspace.evaluate.novelty import error_iou_max
+from weightspace.evaluate.predict import predict_members
+
+
+@dataclass
+class Scores:
+    acc: torch.Tensor  # (T,) test accuracy per task
+    iou_max: torch.Tensor  # (T,) highest error-set IoU with any zoo member
+    nn_dist: torch.Tensor  # (T,) aligned L2 distance to the nearest zoo member
+    nn_member: torch.Tensor  # (T,) index of that member in ctx.records
+
+
+def score_methods(ctx: ZooContext, methods: list[Method], progress=None) -> tuple[dict[str, Scores], torch.Tensor]:
+    """Scores per method key, and the zoo members' own accuracy ``(T, M)`` on each held-out task."""
+    n_tasks, k = len(ctx.tasks), len(methods)
+    cols = {name: torch.zeros(k, n_tasks) for name in ("acc", "iou", "dist")}
+    nearest = torch.zeros(k, n_tasks, dtype=torch.long)
+    zoo_acc = []
+    for t, task in enumerate(ctx.tasks):
+        zoo_pred, _ = predict_members(ctx.arch, ctx.params, task.x_test, task.y_test)
+        zoo_err = zoo_pred != task.y_test
+        zoo_acc.append(1 - zoo_err.float().mean(1))
+        stacked = {n: torch.stack([m.weights[t][n] for m in methods]) for n in ctx.spec.names}
+        pred, _ = predict_members(ctx.arch, stacked, task.x_test, task.y_test)
+        err = pred != task.y_test
+        cols["acc"][:, t] = 1 - err.float().mean(1)
+        cols["iou"][:, t] = error_iou_max(err, zoo_err)
+        cols["dist"][:, t], nearest[:, t] = ctx.neighbours.distances(stacked)
+        if progress is not None:
+            progress(t + 1, n_tasks)
+    scores = {m.key: Scores(cols["acc"][i], cols["iou"][i], cols["dist"][i], nearest[i]) for i, m in enumerate(methods)}
+    return scores, torch.stack(zoo_acc)
