@@ -67,6 +67,11 @@ class TaskFamily:
     def task(self, task_id: str) -> Task:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def descriptor_features(self, task_id: str) -> tuple[float, ...]:
+        """Numeric features of a task's descriptor for conditioning (angle families override
+        this with (cos, sin) so that 359 degrees sits next to 0); default: the descriptor."""
+        return tuple(self.task(task_id).descriptor)
+
     def pretrain_task(self) -> Task:  # pragma: no cover - interface
         """A task with the family's input shape and class count for the shared pretrained start."""
         raise NotImplementedError

@@ -1,0 +1,71 @@
+"""digits-rotate: scikit-learn's bundled 8x8 digits, rotated. The embedded default family.
+
+It needs no download (``load_digits`` ships with scikit-learn) and a member trains in about a
+second on one CPU thread, so a full zoo builds on a laptop.
+
+Every task uses the same images and the same stratified train/test split (a third of each
+class is test); tasks differ by the rotation alone. The 8x8 images are zero-padded to 10x10
+before rotating, because rotating an 8x8 image cuts off its corners. Measured with the default
+MLP (one hidden layer of 32, Adam lr 3e-3, 1000 steps of batch 64) over the 256 zoo tasks:
+mean test accuracy 0.974 (worst task 0.960) at seed 0, and 0.958-0.979 over seeds 0-4, the
+split being the main source of spread; without the padding 0.971 and 0.955 at seeds 0 and 1
+(0.974 and 0.958 with it), lowest near the diagonals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from weightspace.config import from_mapping, option
+from weightspace.tasks.transforms import STREAM_DATA, AngleFamily, TaskCache, rng_for, rotate_images
+
+PAD = 1  # 8x8 -> 10x10: the 8x8 diagonal (11.3 px) nearly fits, and 100 inputs keep the MLP small
+TEST_FRACTION = 1 / 3
+
+
+@dataclass
+class DigitsRotateConfig:
+    n_tasks: int = option(256, "zoo tasks: angles on an even grid over [0, angle_range)")
+    n_heldout: int = option(32, "held-out tasks: angles strictly between zoo grid points, never trained on")
+    seed: int = option(0, "fixes the held-out angles, the train/test split, support sets and pretrain angles")
+    support_size: int = option(100, "labelled examples a user brings for a new task (at most 100)")
+    angle_range: float = option(360.0, "angles are drawn from [0, angle_range) degrees")
+
+
+@lru_cache(maxsize=4)
+def digits_base(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The padded digits in [0, 1] as (N, 1, 10, 10) float32, split 2/3 train, 1/3 test by seed."""
+    from sklearn.datasets import load_digits  # sklearn is slow to import; only this family needs it
+
+    digits = load_digits()
+    x = np.pad(digits.images / 16.0, ((0, 0), (PAD, PAD), (PAD, PAD))).astype(np.float32)[:, None]
+    y = digits.target.astype(np.int64)
+    # Stratified: a third of each class is test, so no split starves a class.
+    rng = rng_for(seed, STREAM_DATA)
+    is_test = np.zeros(len(y), dtype=bool)
+    for c in range(10):
+        members = np.flatnonzero(y == c)
+        is_test[rng.choice(members, size=round(len(members) * TEST_FRACTION), replace=False)] = True
+    return x[~is_test], y[~is_test], x[is_test], y[is_test]
+
+
+class DigitsRotate(AngleFamily):
+    """8x8 handwritten digits (padded to 10x10) rotated by an angle; descriptor (angle_deg,)."""
+
+    name = "digits-rotate"
+    input_shape = (1, 8 + 2 * PAD, 8 + 2 * PAD)
+    n_classes = 10
+    data_phrase = "Handwritten digit images"
+    cache = TaskCache(size=64)  # a task is under 1 MB
+
+    def __init__(self, **config):
+        super().__init__(from_mapping(DigitsRotateConfig, config, where=f"family {self.name}"))
+
+    def _base(self):
+        return digits_base(self.cfg.seed)
+
+    def _transform(self, x: np.ndarray, angle: float) -> np.ndarray:
+        return rotate_images(x, angle)
