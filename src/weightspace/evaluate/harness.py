@@ -33,6 +33,7 @@ from weightspace.evaluate.generated import generator_methods, generator_name, lo
 from weightspace.evaluate.methods import memorization_methods, rank_by_support, reference_method, retrieval_methods
 from weightspace.evaluate.results import NOTES, SCHEMA, finite, generator_cost, method_entry, verdict
 from weightspace.evaluate.scoring import score_methods
+from weightspace.evaluate.weight_map import weight_map
 from weightspace.io import atomic_write_json
 
 
@@ -144,6 +145,10 @@ def evaluate(generator_dirs: Sequence[str | Path], zoo_dir: str | Path, cfg: Eva
         methods = [reference, *generated, retrieval, oracle, *memorization, *finetuned]
         with stages.stage("scoring on test sets", len(ctx.tasks)) as cb:
             scores, zoo_acc = score_methods(ctx, methods, progress=cb)
+        with stages.stage("weight-space map") as cb:
+            mapped = ["reference", "retrieval", *(g.key for g in generated if g.key.endswith(":central"))]
+            wmap = weight_map(ctx, methods, mapped, seed=cfg.seed)
+            cb(1)
     ref_acc = scores["reference"].acc
     median = ctx.zoo_nn_dist_median
     entries = {m.key: method_entry(ctx, m, scores[m.key], ref_acc, median) for m in methods}
@@ -167,6 +172,7 @@ def evaluate(generator_dirs: Sequence[str | Path], zoo_dir: str | Path, cfg: Eva
         "speedup_is_lower_bound": {k: {d: c["speedup_is_lower_bound"] for d, c in v.items()} for k, v in costs.items()},
         "cost": costs,
         "verdict": {g.key: verdict(entries, g.key) for g in generated},
+        "weight_map": wmap,
         "seconds_total": time.perf_counter() - began,
     }
     config = {**to_dict(cfg), "generators": [str(p) for p in generator_dirs], "zoo": str(zoo_dir)}
