@@ -5,7 +5,7 @@ PIP := $(PYTHON) -m pip
 .PHONY: install demo test test-all bench
 
 install:  ## install weightspace (editable) with its test extras; torch is pinned to the CPU wheel
-	$(PIP) install --quiet -e ".[test]"
+	$(PIP) install --quiet -e ".[all]"
 
 demo: install  ## the main job on the embedded default (digits-rotate)
 	weightspace demo

@@ -13,7 +13,7 @@ def package_versions() -> dict[str, str]:
     from importlib import metadata
 
     out = {"python": platform.python_version()}
-    for pkg in ("weightspace", "torch", "numpy", "scipy", "scikit-learn", "safetensors"):
+    for pkg in ("weightspace", "torch", "numpy", "scipy", "scikit-learn", "safetensors", "transformers", "peft"):
         try:
             out[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:

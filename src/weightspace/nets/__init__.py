@@ -10,9 +10,15 @@ from weightspace.nets.cnn import CNN
 from weightspace.nets.mlp import MLP
 
 ARCHITECTURES: dict[str, type[Architecture]] = {"mlp": MLP, "cnn": CNN}
+# Architectures whose modules need optional packages register themselves on first use.
+LAZY_ARCHITECTURES: dict[str, str] = {"lora-minilm": "weightspace.text.lora_arch"}
 
 
 def make_arch(name: str, **kwargs: Any) -> Architecture:
+    if name not in ARCHITECTURES and name in LAZY_ARCHITECTURES:
+        import importlib
+
+        importlib.import_module(LAZY_ARCHITECTURES[name])
     if name not in ARCHITECTURES:
         raise WeightspaceError(f"unknown architecture {name!r}; choose one of {', '.join(ARCHITECTURES)}.")
     cls = ARCHITECTURES[name]

@@ -1,0 +1,252 @@
+"""The chatterbot text task family: binary sentence classification tasks for LoRA zoos.
+
+Four kinds of task, each a pair of sentence pools (class 0 is named first):
+
+- ``topic:<lang>:<a>-vs-<b>``   one language, topic a vs topic b
+- ``pooled:<a>-vs-<b>``         topic a vs topic b, pooled over every language that has both
+- ``rest:<lang>:<a>`` and ``rest:any:<a>``  topic a vs all other topics (one language / pooled)
+- ``lang:<l1>-vs-<l2>``         two languages written in the same script, all topics
+
+Held-out tasks are disjoint from zoo tasks by whole topics and whole languages: a task that
+touches a held-out topic or language is held out, and zoo tasks draw sentences only from zoo
+topics and zoo languages, so no zoo member ever saw a held-out topic or language. On top, a
+seeded fraction of topic pairs and language pairs is held out (every task of that pair).
+
+Both classes of a task get the same number of sentences (min of the pools, capped), so chance
+accuracy is 50%. Inputs are token ids (see ``TextTask``); texts are kept for probes and
+embeddings. Everything is a deterministic function of the config and the installed corpus.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from weightspace.errors import WeightspaceError
+from weightspace.tasks.base import Task, TaskFamily, stratified_support
+from weightspace.text.corpus import language_words, load_corpus, script_of, topic_words, unk_rates
+
+Source = tuple[str, str]  # (language, topic)
+
+
+@dataclass
+class TextTask(Task):
+    """A Task whose inputs are token ids: ``x_*`` are int64 (N, L) ids of the base tokenizer,
+    padded with 0 (so the attention mask is ``x != 0``). The sentences themselves ride along."""
+
+    texts_train: tuple[str, ...] = ()
+    texts_test: tuple[str, ...] = ()
+    support_texts: tuple[str, ...] = ()
+    kind: str = ""
+    class_names: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class _TaskDef:
+    task_id: str
+    kind: str
+    classes: tuple[tuple[Source, ...], tuple[Source, ...]]
+    class_names: tuple[str, str]
+    description: str
+    heldout: bool
+
+
+@functools.lru_cache(maxsize=4)
+def _measured_unk_rates(data_dir: str | None) -> dict[str, float]:
+    from weightspace.text.base_model import load_tokenizer
+
+    return unk_rates(load_corpus(data_dir), load_tokenizer())
+
+
+def _seed_for(seed: int, key: str) -> int:
+    return int.from_bytes(hashlib.sha256(f"{seed}:{key}".encode()).digest()[:8], "little")
+
+
+class ChatterbotFamily(TaskFamily):
+    name = "chatterbot"
+
+    def __init__(self, max_length: int = 32, min_per_class: int = 60, max_per_class: int = 150,
+                 test_fraction: float = 0.3, support_per_class: int = 10, max_unk_rate: float = 0.2,
+                 heldout_topics: tuple[str, ...] = ("food", "movies"), heldout_languages: tuple[str, ...] = ("italian",),
+                 heldout_pair_fraction: float = 0.1, kinds: tuple[str, ...] = ("topic", "pooled", "rest", "lang"),
+                 seed: int = 0, data_dir: str | None = None):
+        self.max_length, self.min_per_class, self.max_per_class = int(max_length), int(min_per_class), int(max_per_class)
+        self.test_fraction, self.support_per_class = float(test_fraction), int(support_per_class)
+        self.max_unk_rate, self.heldout_pair_fraction, self.seed = float(max_unk_rate), float(heldout_pair_fraction), int(seed)
+        self.heldout_topics, self.heldout_languages = tuple(heldout_topics), tuple(heldout_languages)
+        self.kinds, self.data_dir = tuple(kinds), data_dir
+        unknown = sorted(set(self.kinds) - {"topic", "pooled", "rest", "lang"})
+        if unknown:
+            raise WeightspaceError(f"unknown task kind {unknown[0]!r}; choose from topic, pooled, rest, lang.")
+        if not 0 < self.test_fraction < 1 or min(self.min_per_class, self.max_per_class) < 2 * (self.support_per_class + 1):
+            raise WeightspaceError("chatterbot family: test_fraction must lie in (0, 1) and min_per_class and "
+                                   "max_per_class must be at least 2 * (support_per_class + 1).")
+        corpus = load_corpus(data_dir)
+        self.unk_rates = dict(_measured_unk_rates(data_dir))
+        self.corpus = {l: t for l, t in corpus.items() if self.unk_rates[l] <= self.max_unk_rate}
+        self.skipped_languages = sorted(set(corpus) - set(self.corpus))
+        topics = sorted({t for ts in self.corpus.values() for t in ts})
+        for t in self.heldout_topics:
+            if t not in topics:
+                raise WeightspaceError(f"held-out topic {t!r} is not in the corpus; topics are {', '.join(topics)}.")
+        for l in self.heldout_languages:
+            if l not in self.corpus:
+                raise WeightspaceError(f"held-out language {l!r} is not among the usable languages {', '.join(self.corpus)}.")
+        self.topics, self.languages = topics, list(self.corpus)
+        self.scripts = {l: script_of(s for ss in t.values() for s in ss) for l, t in self.corpus.items()}
+        self._defs = {d.task_id: d for d in self._enumerate()}
+        self.input_shape = (self.max_length,)
+        self.n_classes = 2
+        self.descriptor_names = tuple(f"topic:{t}" for t in topics) + tuple(f"lang:{l}" for l in self.languages) + \
+            tuple(f"kind:{k}" for k in ("topic", "pooled", "rest", "lang"))
+
+    # ----- enumeration -------------------------------------------------------------------
+    def _held_pairs(self, items: list[str], tag: str) -> set[tuple[str, str]]:
+        pairs = list(itertools.combinations(items, 2))
+        rng = np.random.default_rng(_seed_for(self.seed, f"heldout-pairs:{tag}"))
+        k = int(round(self.heldout_pair_fraction * len(pairs)))
+        return {pairs[i] for i in rng.choice(len(pairs), size=k, replace=False)} if k else set()
+
+    def _enumerate(self) -> list[_TaskDef]:
+        zoo_topics = [t for t in self.topics if t not in self.heldout_topics]
+        zoo_langs = [l for l in self.languages if l not in self.heldout_languages]
+        held_topic_pairs = self._held_pairs(zoo_topics, "topic")
+        held_lang_pairs = self._held_pairs(zoo_langs, "lang")
+        has = lambda l, t: t in self.corpus[l]  # noqa: E731
+        defs = []
+
+        def add(task_id, kind, c0, c1, names, desc, held):
+            if not held:  # zoo tasks see zoo topics and zoo languages only
+                c0 = tuple((l, t) for l, t in c0 if l in zoo_langs and t in zoo_topics)
+                c1 = tuple((l, t) for l, t in c1 if l in zoo_langs and t in zoo_topics)
+            pool0, pool1 = self._pool(c0), self._pool(c1)
+            if min(len(pool0 - pool1), len(pool1 - pool0)) >= self.min_per_class:
+                defs.append(_TaskDef(task_id, kind, (c0, c1), names, desc, held))
+
+        touches = lambda topics=(), langs=(): any(t in self.heldout_topics for t in topics) or \
+            any(l in self.heldout_languages for l in langs)  # noqa: E731
+        for a, b in itertools.combinations(self.topics, 2):
+            held_pair = touches((a, b)) or (a, b) in held_topic_pairs
+            if "topic" in self.kinds:
+                for l in self.languages:
+                    if has(l, a) and has(l, b):
+                        add(f"topic:{l}:{a}-vs-{b}", "topic", ((l, a),), ((l, b),), (a, b),
+                            f"{language_words(l)} sentences about {topic_words(a)} vs {topic_words(b)}",
+                            held_pair or touches(langs=(l,)))
+            langs = [l for l in self.languages if has(l, a) and has(l, b) and (held_pair or l in zoo_langs)]
+            if "pooled" in self.kinds and len(langs) >= 2:
+                add(f"pooled:{a}-vs-{b}", "pooled", tuple((l, a) for l in langs), tuple((l, b) for l in langs), (a, b),
+                    f"Sentences in any language about {topic_words(a)} vs {topic_words(b)}", held_pair)
+        if "rest" in self.kinds:
+            for a in self.topics:
+                for l in self.languages:
+                    if has(l, a):
+                        others = tuple((l, t) for t in self.corpus[l] if t != a)
+                        add(f"rest:{l}:{a}", "rest", ((l, a),), others, (a, "other topics"),
+                            f"{language_words(l)} sentences about {topic_words(a)} vs other topics", touches((a,), (l,)))
+                langs = [l for l in self.languages if has(l, a) and (touches((a,)) or l in zoo_langs)]
+                if len(langs) >= 2:
+                    add(f"rest:any:{a}", "rest", tuple((l, a) for l in langs),
+                        tuple((l, t) for l in langs for t in self.corpus[l] if t != a), (a, "other topics"),
+                        f"Sentences in any language about {topic_words(a)} vs other topics", touches((a,)))
+        if "lang" in self.kinds:
+            for l1, l2 in itertools.combinations(self.languages, 2):
+                if self.scripts[l1] == self.scripts[l2]:
+                    add(f"lang:{l1}-vs-{l2}", "lang", tuple((l1, t) for t in self.corpus[l1]),
+                        tuple((l2, t) for t in self.corpus[l2]), (l1, l2),
+                        f"{language_words(l1)} vs {language_words(l2)} sentences",
+                        touches(langs=(l1, l2)) or (l1, l2) in held_lang_pairs)
+        return defs
+
+    def _pool(self, sources) -> set[str]:
+        return {s for l, t in sources for s in self.corpus[l][t]}
+
+    # ----- TaskFamily contract -------------------------------------------------------------
+    def zoo_task_ids(self) -> list[str]:
+        return [i for i, d in self._defs.items() if not d.heldout]
+
+    def heldout_task_ids(self) -> list[str]:
+        return [i for i, d in self._defs.items() if d.heldout]
+
+    def descriptor(self, task_id: str) -> tuple[float, ...]:
+        """Per topic and language: +1 only in class 1, -1 only in class 0, +0.5 in both, else
+        0; then a one-hot task kind. Reads no sentences."""
+        d = self._def(task_id)
+        values = dict.fromkeys(self.descriptor_names, 0.0)
+        for sign, sources in ((-1.0, d.classes[0]), (1.0, d.classes[1])):
+            for l, t in sources:
+                for key in (f"topic:{t}", f"lang:{l}"):
+                    values[key] = 0.5 if values[key] not in (0.0, sign) else sign
+        values[f"kind:{d.kind}"] = 1.0
+        return tuple(values.values())
+
+    descriptor_features = descriptor  # already numeric features: nothing to unwrap
+
+    def description(self, task_id: str) -> str:
+        return self._def(task_id).description
+
+    def _def(self, task_id: str) -> _TaskDef:
+        if task_id not in self._defs:
+            raise WeightspaceError(f"task {task_id!r} is not in the chatterbot family (see `zoo_task_ids()` / `heldout_task_ids()`).")
+        return self._defs[task_id]
+
+    def task(self, task_id: str) -> TextTask:
+        from weightspace.text.base_model import tokenize
+
+        d = self._def(task_id)
+        pool0, pool1 = self._pool(d.classes[0]), self._pool(d.classes[1])
+        pools = [sorted(pool0 - pool1), sorted(pool1 - pool0)]
+        rng = np.random.default_rng(_seed_for(self.seed, task_id))
+        n = min(len(pools[0]), len(pools[1]), self.max_per_class)
+        n_test = max(1, int(round(self.test_fraction * n)))
+        train, test = [], []
+        for label, pool in enumerate(pools):
+            chosen = [pool[i] for i in rng.choice(len(pool), size=n, replace=False)]
+            test += [(s, label) for s in chosen[:n_test]]
+            train += [(s, label) for s in chosen[n_test:]]
+        train = [train[i] for i in rng.permutation(len(train))]
+        test = [test[i] for i in rng.permutation(len(test))]
+        y_train = np.array([y for _, y in train])
+        sup = stratified_support(y_train, 2 * self.support_per_class, _seed_for(self.seed, "support:" + task_id) % 2**32)
+        texts_train, texts_test = tuple(s for s, _ in train), tuple(s for s, _ in test)
+        support_texts = tuple(texts_train[i] for i in sup)
+        return TextTask(
+            task_id=task_id, family=self.name, descriptor=self.descriptor(task_id), description=d.description,
+            x_train=tokenize(texts_train, self.max_length), y_train=torch.as_tensor(y_train, dtype=torch.long),
+            x_test=tokenize(texts_test, self.max_length), y_test=torch.tensor([y for _, y in test], dtype=torch.long),
+            support_x=tokenize(support_texts, self.max_length), support_y=torch.as_tensor(y_train[sup], dtype=torch.long),
+            n_classes=2, texts_train=texts_train, texts_test=texts_test, support_texts=support_texts, kind=d.kind,
+            class_names=d.class_names, languages=tuple(sorted({l for c in d.classes for l, _ in c})),
+        )
+
+    def pretrain_task(self) -> TextTask:
+        """LoRA members all start from PEFT's init (B = 0), so there is no shared pretraining;
+        this returns the zoo task with the most sentences for callers that want one."""
+        zoo = self.zoo_task_ids()
+        if not zoo:
+            raise WeightspaceError("the chatterbot family has no zoo tasks with this config; lower min_per_class.")
+        return self.task(max(zoo, key=lambda i: min(len(self._pool(c)) for c in self._defs[i].classes)))
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "max_length": self.max_length, "min_per_class": self.min_per_class, "max_per_class": self.max_per_class,
+            "test_fraction": self.test_fraction, "support_per_class": self.support_per_class,
+            "max_unk_rate": self.max_unk_rate, "heldout_topics": list(self.heldout_topics),
+            "heldout_languages": list(self.heldout_languages), "heldout_pair_fraction": self.heldout_pair_fraction,
+            "kinds": list(self.kinds), "seed": self.seed, "data_dir": self.data_dir,
+        }
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Number of zoo / held-out tasks per kind (for reports)."""
+        out: dict[str, dict[str, int]] = {}
+        for d in self._defs.values():
+            row = out.setdefault(d.kind, {"zoo": 0, "heldout": 0})
+            row["heldout" if d.heldout else "zoo"] += 1
+        return out

@@ -1,0 +1,124 @@
+"""Functional application of a LoRA set (spec tensors of ``LoRAMiniLM``) to the frozen MiniLM.
+
+Each targeted Linear keeps its frozen weight W and gets W + (alpha/r) B @ A, passed to the
+layer through ``torch.func.functional_call``; nothing in the base model is ever mutated, so one
+process-wide base model serves every adapter, and gradients reach A, B and the head only.
+
+Two entry points with the same maths:
+- ``logits(arch, params, ids)`` runs the whole network from token ids;
+- ``logits_from_hidden(arch, params, hidden, mask)`` starts from cached activations entering
+  layer ``arch.first_layer`` (see ``base_model.HiddenCache``): the fast training path.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import torch
+from torch import nn
+
+from weightspace.text.base_model import PAD_ID, BaseModel, base_model, mean_pool
+from weightspace.text.lora_arch import MODULES, LoRAMiniLM
+
+
+def delta_weights(arch: LoRAMiniLM, params: Mapping[str, torch.Tensor]) -> dict[tuple[int, str], torch.Tensor]:
+    """ΔW = (alpha/r) · B @ A for each (layer, module), shape (d_out, d_in)."""
+    return {(i, m): arch.scaling * (params[f"layer{i}.{m}.lora_B"] @ params[f"layer{i}.{m}.lora_A"])
+            for i, m in arch.targets()}
+
+
+def canonicalize_lora(arch: LoRAMiniLM, params: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The same LoRA set with every (A, B) pair gauge-fixed by ``symmetry.canonical.lora_canonical``
+    (from the SVD of B A): equal ΔW gives equal tensors. A leading member axis is allowed."""
+    from weightspace.symmetry.canonical import lora_canonical
+
+    out = dict(params)
+    for i, m in arch.targets():
+        a, b = f"layer{i}.{m}.lora_A", f"layer{i}.{m}.lora_B"
+        out[a], out[b] = lora_canonical(params[a], params[b])
+    return out
+
+
+def layer_weights(arch: LoRAMiniLM, params: Mapping[str, torch.Tensor], model: BaseModel) -> dict[int, dict[str, torch.Tensor]]:
+    """Replacement weights per layer, named inside the BertLayer: {4: {"attention.self.query.weight": W+ΔW}}."""
+    out: dict[int, dict[str, torch.Tensor]] = {}
+    for (i, m), delta in delta_weights(arch, params).items():
+        path = MODULES[m][0]
+        frozen = model.layer(i).get_parameter(f"{path}.weight")
+        out.setdefault(i, {})[f"{path}.weight"] = frozen + delta
+    return out
+
+
+def _trim(hidden: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Drop padding columns that no row of this batch uses (batches of short sentences run faster)."""
+    width = int(mask.sum(1).max().item()) if mask.numel() else 1
+    return hidden[:, :width], mask[:, :width]
+
+
+def embeddings_from_hidden(arch: LoRAMiniLM, params: Mapping[str, torch.Tensor], hidden: torch.Tensor,
+                           mask: torch.Tensor, start: int | None = None, model: BaseModel | None = None) -> torch.Tensor:
+    """Adapted, normalised sentence embeddings from activations entering layer ``start``."""
+    model = model or base_model(arch.max_length)
+    start = arch.first_layer if start is None else start
+    if start > arch.first_layer:
+        raise ValueError(f"activations entering layer {start} are past the first adapted layer {arch.first_layer}")
+    hidden, mask = _trim(hidden, mask)
+    h = model.run_layers(hidden, mask, start, model.n_layers, weights=layer_weights(arch, params, model))
+    return mean_pool(h, mask)
+
+
+def head(params: Mapping[str, torch.Tensor], emb: torch.Tensor) -> torch.Tensor:
+    return nn.functional.linear(emb, params["head.weight"], params["head.bias"])
+
+
+def logits_from_hidden(arch: LoRAMiniLM, params: Mapping[str, torch.Tensor], hidden: torch.Tensor,
+                       mask: torch.Tensor, start: int | None = None, model: BaseModel | None = None) -> torch.Tensor:
+    return head(params, embeddings_from_hidden(arch, params, hidden, mask, start, model))
+
+
+def embeddings(arch: LoRAMiniLM, params: Mapping[str, torch.Tensor], ids: torch.Tensor,
+               model: BaseModel | None = None) -> torch.Tensor:
+    """Adapted sentence embeddings straight from token ids (no cache)."""
+    model = model or base_model(arch.max_length)
+    mask = ids != PAD_ID
+    h = model.bert.embeddings(input_ids=ids, token_type_ids=torch.zeros_like(ids))
+    return embeddings_from_hidden(arch, params, h, mask, start=0, model=model)
+
+
+def logits(arch: LoRAMiniLM, params: Mapping[str, torch.Tensor], ids: torch.Tensor,
+           model: BaseModel | None = None) -> torch.Tensor:
+    return head(params, embeddings(arch, params, ids, model))
+
+
+class LoRAClassifierModule(nn.Module):
+    """The Architecture-contract module: parameters named exactly as the spec (nested
+    ``layer4.query.lora_A``), forward(ids) -> logits. The base model is held outside the
+    module's state, so ``state_dict()`` is the LoRA set and nothing else. It is loaded here,
+    not on the first forward, so that forward can run under ``torch.func.vmap``."""
+
+    def __init__(self, arch: LoRAMiniLM):
+        super().__init__()
+        self.arch = arch
+        self.base = base_model(arch.max_length)  # a plain object: not a submodule, not in state_dict
+        for t in arch.spec().tensors:
+            *path, leaf = t.name.split(".")
+            owner = self
+            for part in path:
+                if not hasattr(owner, part):
+                    owner.add_module(part, nn.Module())
+                owner = getattr(owner, part)
+            owner.register_parameter(leaf, nn.Parameter(torch.zeros(t.shape)))
+        self.load_state_dict(arch.init_params(0))
+
+    def _params(self) -> dict[str, torch.Tensor]:
+        # attribute lookups (not named_parameters) so torch.func.functional_call's swaps are seen
+        out = {}
+        for name in self.arch.spec().names:
+            obj = self
+            for part in name.split("."):
+                obj = getattr(obj, part)
+            out[name] = obj
+        return out
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return logits(self.arch, self._params(), ids, self.base)
