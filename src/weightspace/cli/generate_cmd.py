@@ -1,0 +1,176 @@
+"""`weightspace train` (fit a generator on a zoo) and `weightspace generate` (weights for a task).
+
+Generator options: defaults < ``--config options.yaml`` < ``key=value`` arguments; keys starting
+with ``condition.`` go to the condition encoder (``condition.n_anchors=16``).
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from weightspace.cli.app import app, console
+from weightspace.errors import WeightspaceError
+
+ALIGN_MODES = ("auto", "yes", "no")
+
+
+@contextmanager
+def _bar(description: str, quiet: bool) -> Iterator:
+    if quiet:
+        yield None
+        return
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("{task.fields[info]}"), console=console, transient=True) as progress:
+        task = progress.add_task(description, total=None, info="")
+
+        def update(done: int, total: int, **info) -> None:
+            text = " ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in info.items())
+            progress.update(task, completed=done, total=total, info=text)
+
+        yield update
+
+
+def _split_overrides(items: list[str]) -> tuple[list[str], dict[str, str]]:
+    generator, condition = [], {}
+    for item in items:
+        if "=" not in item:
+            raise WeightspaceError(f"argument {item!r} is not of the form key=value.")
+        key, value = item.split("=", 1)
+        if key.startswith("condition."):
+            condition[key[len("condition."):].strip()] = value
+        else:
+            generator.append(item)
+    return generator, condition
+
+
+def _parse(value: str):
+    import yaml
+
+    try:
+        return yaml.safe_load(value)
+    except yaml.YAMLError:
+        return value
+
+
+@app.command("train")
+def train(
+    zoo_path: Path = typer.Argument(..., metavar="ZOO", help="Zoo directory written by `weightspace zoo build`."),
+    overrides: Optional[list[str]] = typer.Argument(None, metavar="[KEY=VALUE]...", help="Generator options; condition.X for the encoder."),
+    generator: str = typer.Option("hypernet", "--generator", "-g", help="Generator name (see `weightspace generators`)."),
+    condition: str = typer.Option("support", "--condition", "-c", help="support (the default support-set encoder), support-probe, support-deepsets or descriptor."),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML file of generator options."),
+    out: Path = typer.Option(..., "--out", "-o", help="Directory to write the generator to."),
+    align: str = typer.Option("auto", "--align", help="auto: align independent-init zoos when the generator models weights directly; yes; no."),
+    checkpoint_every: int = typer.Option(200, "--checkpoint-every", help="Snapshot the training state every N steps beside --out; a rerun resumes from it (0: never)."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+) -> None:
+    """Fit a generator on a zoo's final zoo-split members and save it (safetensors + config + card)."""
+    import torch
+
+    from weightspace.card import make_card
+    from weightspace.config import apply_overrides, load_yaml, to_dict
+    from weightspace.generate import GENERATORS, zoo_data
+    from weightspace.generate.checkpoint import Checkpoint, state_dir_for
+    from weightspace.generate.evaluation import heldout_summary
+    from weightspace.zoo.store import Zoo
+
+    torch.set_num_threads(1)  # small nets: one thread is fastest and leaves the other cores alone
+    if generator not in GENERATORS:
+        raise WeightspaceError(f"unknown generator {generator!r}; choose one of {', '.join(sorted(GENERATORS))}.")
+    if align not in ALIGN_MODES:
+        raise WeightspaceError(f"--align must be one of {', '.join(ALIGN_MODES)}, not {align!r}.")
+    cls = GENERATORS[generator]
+    gen_items, cond_opts = _split_overrides(overrides or [])
+    cfg = load_yaml(cls.Config, config) if config else cls.Config()
+    cfg = apply_overrides(cfg, gen_items)
+    gen = cls(cfg)
+    zoo = Zoo.open(zoo_path)
+    init = zoo_data.zoo_init_kind(zoo.records(final_only=True, split="zoo"))
+    do_align = align == "yes" or (align == "auto" and init == "independent" and gen.wants_alignment)
+    with _bar("aligning zoo", quiet or not do_align) as bar:
+        data = zoo_data.from_zoo(zoo, condition, align=do_align, progress=bar,
+                                 condition_options={k: _parse(v) for k, v in cond_opts.items()})
+    if checkpoint_every < 0:
+        raise WeightspaceError(f"--checkpoint-every must be 0 (never) or a positive number of steps, got {checkpoint_every}.")
+    # Everything the trained weights depend on: a snapshot taken with other settings is not resumed.
+    fingerprint = {"generator": generator, "config": to_dict(cfg), "zoo": str(Path(zoo_path).resolve()),
+                   "members": sorted(r.key for r in zoo.records(final_only=True, split="zoo")),
+                   "condition": condition, "condition_options": cond_opts, "aligned": do_align}
+    checkpoint = Checkpoint(state_dir_for(out), checkpoint_every, fingerprint)
+    with _bar(f"training {generator}", quiet) as bar:
+        gen.fit(data, progress=bar, checkpoint=checkpoint)
+    if checkpoint.resumed_from:
+        typer.echo(f"resumed training from step {checkpoint.resumed_from} ({checkpoint.path}).", err=True)
+    summary = heldout_summary(gen, zoo)
+    card = make_card("generator", to_dict(cfg), getattr(cfg, "seed", None), generator=generator, paper=gen.paper,
+                     zoo=str(zoo_path), condition=data.encoder.name, condition_options=cond_opts,
+                     aligned=do_align, zoo_init=init, members=len(data), heldout=summary)
+    gen.save(out, card=card)
+    checkpoint.clear()  # the finished generator supersedes the snapshot
+    line = f"wrote {out}: {generator} on {len(data)} members ({init} init{', aligned' if do_align else ''}), condition {data.encoder.name}"
+    if summary:
+        line += (f"; held-out accuracy {summary['generated_acc_mean']:.3f}"
+                 + (f" vs trained {summary['reference_acc_mean']:.3f}" if summary.get("reference_acc_mean") is not None else ""))
+    typer.echo(line)
+
+
+@app.command("generate")
+def generate(
+    generator_path: Path = typer.Argument(..., metavar="GEN", help="Generator directory written by `weightspace train`."),
+    task: Optional[str] = typer.Option(None, "--task", help="Task id of the generator's family (its support set is used)."),
+    support: Optional[Path] = typer.Option(None, "--support", help="Labelled examples: .safetensors, .npz or .json with x and y."),
+    n: int = typer.Option(1, "-n", help="Number of models."),
+    best_of: int = typer.Option(1, "--best-of", help="Draw n * K candidates and keep the n with the lowest support-set loss."),
+    seed: int = typer.Option(0, "--seed", help="Sampling seed."),
+    deterministic: bool = typer.Option(False, "--deterministic", help="The generator's central output instead of a random draw."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output .safetensors: a state dict (n = 1) or tensors stacked on a leading axis."),
+) -> None:
+    """Synthesize weights for a task from its support set (or descriptor); every model is checked first."""
+    import json
+
+    import torch
+
+    from weightspace.generate import generate_weights, load_generator
+    from weightspace.generate.support_file import read_support_file
+    from weightspace.io import save_safetensors
+
+    torch.set_num_threads(1)
+    if (task is None) == (support is None):
+        raise WeightspaceError("give exactly one of --task ID or --support FILE.")
+    if out.suffix != ".safetensors":
+        raise WeightspaceError(f"--out {out} must end in .safetensors.")
+    gen = load_generator(generator_path)
+    if task is not None:
+        family_dict = gen.fit_info.get("family")
+        if family_dict is None:
+            raise WeightspaceError(f"{generator_path} records no task family, so --task cannot be resolved; use --support.")
+        from weightspace.tasks import family_from_dict
+
+        target = family_from_dict(family_dict).task(task)
+    else:
+        if gen.encoder is not None and gen.encoder.kind != "support":
+            raise WeightspaceError(f"{generator_path} is conditioned on task {gen.encoder.kind}s, not support sets; use --task.")
+        target = read_support_file(support, gen.arch.input_shape, gen.arch.n_classes)
+    result = generate_weights(gen, target, n=n, seed=seed, best_of=best_of, deterministic=deterministic)
+    tensors = {k: v[0] for k, v in result.params.items()} if n == 1 else result.params
+    meta = {"format": "weightspace-generated", "generator": gen.name, "members": str(n), "seed": str(seed),
+            "arch": json.dumps(gen.arch.to_dict()), "support_accuracy": json.dumps([round(float(a), 4) for a in result.support_accuracy]),
+            "source": f"task {task}" if task is not None else f"support {support}"}
+    save_safetensors(out, tensors, meta)
+    accs = ", ".join(f"{float(a):.3f}" for a in result.support_accuracy)
+    typer.echo(f"wrote {out}: {n} model(s) from {gen.name} ({result.passed}/{result.candidates} passed checks); "
+               f"support-set accuracy {accs}")
+
+
+@app.command("generators")
+def list_generators_cmd() -> None:
+    """List the registered generators and the papers they follow."""
+    from weightspace.generate import list_generators
+
+    for name, paper in list_generators():
+        typer.echo(f"{name:14s} {paper}")

@@ -1,0 +1,153 @@
+"""hypernet: an MLP from the condition to weights (PCA coefficients, or the full flat vector).
+
+Two training objectives:
+
+- ``regression``: mean squared error onto the zoo members' own (normalised) weights;
+- ``task``: end to end through the task loss, as Text-to-LoRA's SFT mode. Generated weights are
+  decoded differentiably, plugged into the architecture with torch.func.functional_call
+  (vmapped over a batch of zoo tasks) and trained on those tasks' training data. By default it
+  starts from ``warmup_steps`` of regression (which wants an aligned zoo); with
+  ``warmup_steps=0`` it needs no aligned zoo at all, the zoo only supplying the PCA basis.
+
+With a support-set condition, every step draws fresh support sets from each task's training
+data, so the encoder (trained jointly when it is learnable) generalises to the user's set.
+With the regression objective, sampling adds Gaussian noise of the per-axis residual spread over
+the zoo (``noise_scale``); with the task objective the generator is deterministic (every draw
+is the network's output), as is ``deterministic=True``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from weightspace.config import option
+from weightspace.encode.codec import WeightCodec
+from weightspace.encode.functional import members_loss
+from weightspace.encode.modules import mlp, seeded
+from weightspace.errors import WeightspaceError
+from weightspace.generate.base import Generator, ZooData
+from weightspace.generate.checkpoint import TrainState
+from weightspace.generate.conditions import ConditionSource
+from weightspace.generate.registry import register
+from weightspace.generate.taskdata import TaskBank
+
+OBJECTIVES = ("regression", "task")
+OUTPUTS = ("pca", "full")
+
+
+@dataclass
+class HypernetConfig:
+    objective: str = option("task", "regression (onto zoo weights) or task (end to end through the task loss)")
+    output: str = option("pca", "pca (coefficients of the zoo's PCA) or full (every normalised weight)")
+    k: int = option(0, "PCA components; 0 = as many as `variance` needs")
+    variance: float = option(0.9999, "fraction of the zoo's weight variance the PCA keeps when k = 0")
+    hidden: int = option(256, "width of the hypernetwork's hidden layers")
+    depth: int = option(3, "number of hidden layers")
+    steps: int = option(1000, "optimisation steps of the chosen objective (task: after the warm start)")
+    # Measured on digits-rotate: a long task phase overfits every task's training set (held-out
+    # accuracy falls as it grows), a regression start keeps the zoo's well-generalising weights.
+    warmup_steps: int = option(2000, "regression steps before the task objective starts (objective=task)")
+    lr: float = option(1e-3, "AdamW learning rate (cosine decay to 0)")
+    weight_decay: float = option(1e-4, "AdamW weight decay")
+    batch_tasks: int = option(32, "zoo members per step")
+    batch_examples: int = option(128, "training examples per task per step (objective=task)")
+    resample_support: bool = option(True, "draw fresh support sets from each zoo task's training data every step")
+    support_draws: int = option(16, "pre-encoded support draws per member for training-free encoders")
+    noise_scale: float = option(1.0, "sampling noise in units of the zoo residual spread (objective=regression; 0 = deterministic)")
+    seed: int = option(0, "seed of initialisation, batches and support draws")
+
+
+@register
+class HypernetGenerator(Generator):
+    name = "hypernet"
+    paper = "HyperNetworks (Ha et al. 2017); end-to-end SFT mode of Text-to-LoRA (Charakorn et al. 2025)"
+    Config = HypernetConfig
+
+    @property
+    def wants_alignment(self) -> bool:
+        """Regression (also as a warm start) compares weights across members; the task loss does not."""
+        return self.config.objective == "regression" or self.config.warmup_steps > 0
+
+    def _build(self, cond_dim: int, out_dim: int) -> None:
+        c = self.config
+        with seeded(c.seed):
+            self.net = mlp([cond_dim] + [c.hidden] * c.depth + [out_dim])
+        # Start at the zoo's centre: zero last layer, so the first output is the latent's origin
+        # (the PCA mean) or, for full output, the bias set by _fit.
+        nn.init.zeros_(self.net[-1].weight)
+        nn.init.zeros_(self.net[-1].bias)
+        self.resid_std = torch.zeros(out_dim)  # per-axis spread of zoo residuals, set after fitting
+
+    def _fit(self, zoo: ZooData, progress=None) -> None:
+        c = self.config
+        if c.objective not in OBJECTIVES or c.output not in OUTPUTS:
+            raise WeightspaceError(f"hypernet: objective must be one of {OBJECTIVES} and output one of {OUTPUTS}.")
+        if c.objective == "task" and zoo.tasks is None:
+            raise WeightspaceError("hypernet objective=task needs the zoo's tasks; build the zoo data with tasks.")
+        self.codec = WeightCodec.fit(zoo.spec, zoo.params, latent="pca" if c.output == "pca" else "none",
+                                     k=c.k or None, variance=None if c.k else c.variance)
+        target = self.codec.encode(zoo.params)
+        self._build(zoo.encoder.dim if zoo.encoder else zoo.conditions.shape[1], self.codec.dim)
+        if c.output == "full":  # start from the zoo member nearest the centre (a working network)
+            medoid = int(((target - target.mean(0)) ** 2).sum(1).argmin())
+            with torch.no_grad():
+                self.net[-1].bias.copy_(target[medoid])
+        tasks = TaskBank(zoo.tasks) if zoo.tasks is not None else None
+        source = ConditionSource(zoo, c.resample_support, c.support_draws, c.seed, bank=tasks)
+        module = zoo.arch.module()
+        params = list(self.net.parameters()) + source.parameters()
+        opt = torch.optim.AdamW(params, lr=c.lr, weight_decay=c.weight_decay)
+        regression_steps = c.steps if c.objective == "regression" else c.warmup_steps
+        total = regression_steps + (c.steps if c.objective == "task" else 0)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, total)
+        g = torch.Generator().manual_seed(c.seed)
+        state = TrainState(params, opt, sched, g)
+        start = self.checkpoint.restore(state, total)
+        self.net.train()
+        source.train(True)
+        for step in range(start, total):
+            members = torch.randint(0, len(zoo), (c.batch_tasks,), generator=g)
+            z = self.net(source(members, g))
+            if step < regression_steps:
+                loss = ((z - target[members]) ** 2).mean()
+            else:
+                x, y = tasks.minibatch(members, c.batch_examples, g)
+                ce, _ = members_loss(module, self.codec.decode(z), x, y, per_member=True)
+                loss = ce.mean()
+            opt.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            sched.step()
+            self.checkpoint.step(step + 1, total, state)
+            if progress:
+                progress(step + 1, total, loss=loss.item())
+        self.net.eval()
+        source.train(False)
+        with torch.no_grad():
+            cond = zoo.encoder.encode_tasks(zoo.tasks) if source.mode == "live" else zoo.conditions
+            resid = target - self.net(cond.float())
+        # Sampling noise models the zoo's spread around the prediction; task-trained outputs are
+        # fitted to tasks, not to members, so that spread says nothing about them: deterministic.
+        self.resid_std = resid.std(0, unbiased=False) if c.objective == "regression" else torch.zeros(self.codec.dim)
+        self.fit_info["final_loss"] = loss.item()
+        self.fit_info["residual_rms"] = float(resid.pow(2).mean().sqrt())
+
+    def _sample_latent(self, cond, g, deterministic):
+        z = self.net(cond)
+        if deterministic or self.config.noise_scale == 0:
+            return z
+        return z + self.config.noise_scale * self.resid_std * torch.randn(z.shape, generator=g)
+
+    def _model_state(self):
+        return {**{f"net.{k}": v for k, v in self.net.state_dict().items()}, "resid_std": self.resid_std}
+
+    def _load_model_state(self, state):
+        cond_dim = state["net.0.weight"].shape[1]
+        self._build(cond_dim, self.codec.dim)
+        self.net.load_state_dict({k[4:]: v for k, v in state.items() if k.startswith("net.")}, strict=True)
+        self.net.eval()
+        self.resid_std = state["resid_std"]

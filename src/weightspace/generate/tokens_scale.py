@@ -1,0 +1,247 @@
+"""token-flow: conditional flow matching on layer tokens, for networks of millions of weights.
+
+The other trained generators work in a PCA latent of the whole zoo: an (M, D) SVD and a k x D
+basis (k < M), so their cost grows with members x weights and what they emit stays in the span
+of the zoo. Here each network is cut into tokens (encode.tokens: every tensor flattened and cut
+into chunks of ``chunk`` weights, tagged with its layer and position) and one small network,
+shared by all tokens, learns the flow-matching velocity of a token from
+
+    (noisy token x_t, time t, layer embedding, learned per-token embedding, task condition).
+
+Nothing in the model is D x D or M x D: its size is tokens x ``embed`` (the per-token table)
+plus a fixed MLP, so memory grows linearly with the number of weights. A training step draws
+``batch_size`` members and ``tokens_per_member`` of their tokens, so its cost does not depend on
+the network size at all; sampling integrates ``sample_block`` tokens at a time.
+
+Weights are normalised per tensor (encode.normalize) and then standardised per entry with the
+zoo's mean and spread of that weight (two more D-sized vectors, as PCA keeps a D-sized mean):
+the flow models each weight's deviation from the zoo average in units of its spread, so the
+zero-noise sample (``deterministic=True``) starts at the zoo's mean network, and for a zoo from
+a shared start the flow only has to learn how the task moves each token. Tokens are generated
+independently given the condition (the per-token embedding carries where a token sits, the
+condition which task it is for): correlations between tokens are only those the condition
+explains, the price of linear scaling (SANE and p-diff add attention or a latent across tokens).
+
+Training is data-parallel under torchrun (weightspace.distributed): every process draws the
+whole step's randomness and computes the loss on its share of the members.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from weightspace.config import option
+from weightspace.distributed.ddp import DataParallel
+from weightspace.encode.codec import WeightCodec
+from weightspace.encode.modules import seeded
+from weightspace.encode.tokens import LayerTokenizer
+from weightspace.errors import WeightspaceError
+from weightspace.generate.base import Generator, ZooData
+from weightspace.generate.conditions import ConditionSource
+from weightspace.generate.registry import register
+
+SOLVERS = ("euler", "midpoint")
+_MIN_SPREAD = 1e-4  # a weight equal in every member (in per-tensor normalised units) keeps this scale
+
+
+@dataclass
+class TokenFlowConfig:
+    chunk: int = option(64, "weights per token: every tensor is flattened and cut into chunks of this size")
+    embed: int = option(64, "size of the learned per-token embedding (its table is tokens x embed: linear in weights)")
+    hidden: int = option(128, "width of the per-token network")
+    depth: int = option(3, "residual blocks of the per-token network")
+    steps: int = option(2000, "training steps")
+    lr: float = option(3e-3, "AdamW learning rate (cosine decay to 0); the per-token table needs the larger step")
+    batch_size: int = option(16, "zoo members per step (split over the processes under torchrun)")
+    tokens_per_member: int = option(512, "tokens of each member drawn per step; 0 = all (a step's memory is batch x this)")
+    cond_dropout: float = option(0.1, "probability of training on the null condition (enables guidance)")
+    guidance: float = option(1.0, "classifier-free guidance scale at sampling; 1 = plain conditional model")
+    sample_steps: int = option(20, "solver steps when sampling")
+    solver: str = option("midpoint", "euler (1 network call per step) or midpoint (2 calls, second order)")
+    sample_block: int = option(4096, "tokens integrated together when sampling (bounds sampling memory)")
+    resample_support: bool = option(True, "draw fresh support sets from each zoo task's training data every step")
+    support_draws: int = option(16, "pre-encoded support draws per member for training-free encoders")
+    device: str = option("cpu", "cpu or cuda to train on (under torchrun, cuda means each process's own GPU)")
+    seed: int = option(0, "seed of initialisation, batches, noise and support draws")
+
+
+class _Block(nn.Module):
+    def __init__(self, hidden: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(hidden)
+        self.emb = nn.Linear(hidden, hidden)  # time + condition + token identity, in every block
+        self.fc1 = nn.Linear(hidden, 2 * hidden)
+        self.fc2 = nn.Linear(2 * hidden, hidden)
+
+    def forward(self, h: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+        u = self.norm(h) + self.emb(e)
+        return h + self.fc2(nn.functional.silu(self.fc1(nn.functional.silu(u))))
+
+
+class TokenDenoiser(nn.Module):
+    """v(x_t, t, token, condition) for tokens (B, R, chunk) of B members, R tokens each."""
+
+    def __init__(self, chunk: int, layer_ids: torch.Tensor, cond_dim: int, embed: int, hidden: int, depth: int,
+                 time_freqs: int = 16):
+        super().__init__()
+        # token index -> tensor index; rebuilt from the weight space, so not saved
+        self.register_buffer("layer_ids", layer_ids.clone(), persistent=False)
+        self.register_buffer("freqs", torch.exp(torch.linspace(0, math.log(1000.0), time_freqs)))
+        self.layer_emb = nn.Embedding(int(layer_ids.max()) + 1, embed)
+        # Starts at zero: every token begins as its layer's shared model and specialises from there.
+        self.token_emb = nn.Parameter(torch.zeros(len(layer_ids), embed))
+        self.token_proj = nn.Linear(embed, hidden)
+        self.time = nn.Sequential(nn.Linear(2 * time_freqs, hidden), nn.SiLU(), nn.Linear(hidden, hidden))
+        self.cond = nn.Linear(max(cond_dim, 1), hidden)
+        self.null = nn.Parameter(torch.zeros(hidden))
+        self.inp = nn.Linear(chunk, hidden)
+        self.blocks = nn.ModuleList(_Block(hidden) for _ in range(depth))
+        self.out = nn.Linear(hidden, chunk)
+        nn.init.zeros_(self.out.weight)  # predict zero velocity at first: a calm start
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, tokens: torch.Tensor, cond: torch.Tensor,
+                drop: torch.Tensor | None = None) -> torch.Tensor:
+        """x (B, R, chunk), t (B, R), tokens (B, R) or (R,) indices, cond (B, C), drop (B,) bool."""
+        angles = t[..., None] * self.freqs
+        e = self.time(torch.cat([angles.sin(), angles.cos()], dim=-1))
+        c = self.cond(cond)
+        if drop is not None:
+            c = torch.where(drop[:, None], self.null.expand_as(c), c)
+        e = e + c[:, None, :] + self.token_proj(self.layer_emb(self.layer_ids[tokens]) + self.token_emb[tokens])
+        h = self.inp(x) + e
+        for block in self.blocks:
+            h = block(h, e)
+        return self.out(nn.functional.silu(h))
+
+
+@register
+class TokenFlowGenerator(Generator):
+    name = "token-flow"
+    paper = ("Flow Matching (Lipman et al. 2023) on layer tokens, as in SANE (Schürholt et al. 2024) and "
+             "p-diff (Wang et al. 2024); classifier-free guidance (Ho & Salimans 2022)")
+    Config = TokenFlowConfig
+    data_parallel = True  # its training loop shares each step's members over torchrun processes
+
+    def _check_config(self) -> None:
+        c = self.config
+        for name, low in (("chunk", 1), ("embed", 1), ("hidden", 1), ("depth", 0), ("steps", 1), ("batch_size", 1),
+                          ("tokens_per_member", 0), ("sample_steps", 1), ("sample_block", 1)):
+            if getattr(c, name) < low:
+                raise WeightspaceError(f"token-flow: {name} must be at least {low}, got {getattr(c, name)}.")
+        if c.solver not in SOLVERS:
+            raise WeightspaceError(f"token-flow: solver must be one of {', '.join(SOLVERS)}, got {c.solver!r}.")
+        if not 0 <= c.cond_dropout < 1:
+            raise WeightspaceError(f"token-flow: cond_dropout must be in [0, 1), got {c.cond_dropout}.")
+
+    def _build(self, cond_dim: int) -> None:
+        c = self.config
+        self.tokenizer = LayerTokenizer(self.spec, c.chunk)
+        with seeded(c.seed):
+            self.net = TokenDenoiser(c.chunk, self.tokenizer.layer_ids, cond_dim, c.embed, c.hidden, c.depth)
+
+    def _fit(self, zoo: ZooData, progress=None) -> None:
+        c = self.config
+        self._check_config()
+        par = DataParallel.current()
+        if c.batch_size < par.world:
+            raise WeightspaceError(f"token-flow: batch_size {c.batch_size} is smaller than the {par.world} processes; "
+                                   "give every process at least one member per step.")
+        device = par.device(c.device)
+        self.codec = WeightCodec.fit(zoo.spec, zoo.params, latent="none")  # per-tensor normalisation only
+        self._build(zoo.encoder.dim if zoo.encoder else zoo.conditions.shape[1])
+        tokens = self.tokenizer.tokenize(self.codec.normalizer.normalize(zoo.params))  # (M, T, chunk), 0-padded
+        self.entry_mean = tokens.mean(0)
+        self.entry_std = tokens.std(0, unbiased=False).clamp_min(_MIN_SPREAD)
+        tokens.sub_(self.entry_mean).div_(self.entry_std)  # in place: the zoo's tokens are the biggest tensor here
+        real = self.tokenizer.mask  # (T, chunk): False on padding, which the loss ignores
+        n_tokens = self.tokenizer.n_tokens
+        per_member = n_tokens if c.tokens_per_member == 0 else min(c.tokens_per_member, n_tokens)
+        source = ConditionSource(zoo, c.resample_support, c.support_draws, c.seed)
+        if device.type != "cpu" and source.parameters():
+            raise WeightspaceError(f"token-flow trains on {device} only without a trainable condition encoder; "
+                                   "use --condition support-probe or descriptor, or device=cpu.")
+        self.net.to(device)
+        params = list(self.net.parameters()) + source.parameters()
+        par.broadcast(params)
+        opt = torch.optim.AdamW(params, lr=c.lr, weight_decay=1e-4)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, c.steps)
+        g = torch.Generator().manual_seed(c.seed)
+        self.net.train()
+        source.train(True)
+        for step in range(c.steps):
+            # The whole step's randomness, identical in every process (see distributed.ddp).
+            b = c.batch_size
+            members = torch.randint(0, len(zoo), (b,), generator=g)
+            which = (torch.randint(0, n_tokens, (b, per_member), generator=g) if per_member < n_tokens
+                     else torch.arange(n_tokens).expand(b, n_tokens))
+            drop = torch.rand(b, generator=g) < c.cond_dropout
+            cond = source(members, g)
+            x0 = torch.randn(b, per_member, c.chunk, generator=g)
+            t = torch.rand(b, per_member, generator=g)
+            mine = par.rows(b)  # this process's members of the step
+            x1 = tokens[members[mine, None], which[mine]]
+            xt = (1 - t[mine, :, None]) * x0[mine] + t[mine, :, None] * x1
+            pred = self.net(xt.to(device), t[mine].to(device), which[mine].to(device), cond[mine].to(device),
+                            drop[mine].to(device))
+            mask = real[which[mine]].to(device)
+            loss = ((pred - (x1 - x0[mine]).to(device)) ** 2 * mask).sum() / mask.sum()
+            opt.zero_grad()
+            loss.backward()
+            value = par.average_gradients(params, loss, share=float(mask.sum()) / float(real[which].sum()))
+            nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            sched.step()
+            if progress and par.is_main:
+                progress(step + 1, c.steps, loss=value)
+        self.net.to("cpu").eval()
+        source.train(False)
+        self.fit_info.update({"final_loss": value, "tokens": n_tokens, "processes": par.world})
+
+    def guided(self, x, t, tokens, cond):
+        """Velocity with classifier-free guidance: u + s (c - u); s = 1 is the conditional model."""
+        s = self.config.guidance
+        if s == 1.0:
+            return self.net(x, t, tokens, cond)
+        n = len(x)
+        both = self.net(torch.cat([x, x]), torch.cat([t, t]), tokens, torch.cat([cond, cond]),
+                        drop=torch.cat([torch.zeros(n, dtype=torch.bool), torch.ones(n, dtype=torch.bool)]))
+        conditional, unconditional = both.chunk(2)
+        return unconditional + s * (conditional - unconditional)
+
+    def _sample_latent(self, cond, g, deterministic):
+        c = self.config
+        if c.solver not in SOLVERS:
+            raise WeightspaceError(f"token-flow: solver must be one of {', '.join(SOLVERS)}, got {c.solver!r}.")
+        n, n_tokens = len(cond), self.tokenizer.n_tokens
+        shape = (n, n_tokens, c.chunk)
+        x = torch.zeros(shape) if deterministic else torch.randn(shape, generator=g)
+        dt = 1.0 / c.sample_steps
+        # Tokens are independent given the condition, so each block is integrated on its own.
+        for start in range(0, n_tokens, c.sample_block):
+            ids = torch.arange(start, min(start + c.sample_block, n_tokens))
+            xb = x[:, start:start + len(ids)]
+            for i in range(c.sample_steps):
+                t = torch.full(xb.shape[:2], i * dt)
+                if c.solver == "euler":
+                    xb = xb + dt * self.guided(xb, t, ids, cond)
+                else:
+                    x_mid = xb + 0.5 * dt * self.guided(xb, t, ids, cond)
+                    xb = xb + dt * self.guided(x_mid, t + 0.5 * dt, ids, cond)
+            x[:, start:start + len(ids)] = xb
+        x = x * self.entry_std + self.entry_mean
+        return x.reshape(n, -1)[:, self.tokenizer.mask.reshape(-1)]  # drop padding: flat, in spec order
+
+    def _model_state(self):
+        return {**{f"net.{k}": v for k, v in self.net.state_dict().items()},
+                "entry_mean": self.entry_mean, "entry_std": self.entry_std}
+
+    def _load_model_state(self, state):
+        self._build(state["net.cond.weight"].shape[1])
+        self.entry_mean, self.entry_std = state["entry_mean"], state["entry_std"]
+        self.net.load_state_dict({k[4:]: v for k, v in state.items() if k.startswith("net.")}, strict=True)
+        self.net.eval()

@@ -1,0 +1,84 @@
+import json
+
+import pytest
+import torch
+from gen_helpers import ARCH, tiny_zoo
+
+from weightspace import WeightspaceError
+from weightspace.generate import load_generator, make_generator, zoo_data
+from weightspace.generate.base import TENSORS_FILE
+
+TINY = {
+    "pca-gaussian": {},
+    "hypernet": {"steps": 20, "warmup_steps": 5, "hidden": 16},
+    "flow": {"steps": 20, "hidden": 16, "depth": 1, "sample_steps": 3, "guidance": 2.0},
+    "diffusion": {"steps": 20, "hidden": 16, "depth": 1, "sample_steps": 4, "eta": 0.5, "latent": "ae", "ae_steps": 10, "k": 4},
+}
+
+
+def fitted(name, condition="support-probe"):
+    params, tasks, _ = tiny_zoo()
+    opts = {"n_anchors": 4} if condition == "support-probe" else {"dim": 8, "hidden": 16}
+    return make_generator(name, **TINY[name]).fit(zoo_data.from_params(ARCH, params, tasks, condition, condition_options=opts))
+
+
+@pytest.mark.parametrize("name,condition", [(n, "support-probe") for n in TINY] + [("hypernet", "support-deepsets")])
+def test_save_load_gives_identical_samples(tmp_path, name, condition):
+    gen = fitted(name, condition)
+    gen.save(tmp_path / "gen")
+    assert sorted(p.name for p in (tmp_path / "gen").iterdir()) == ["card.json", "config.json", TENSORS_FILE]
+    assert [p.name for p in tmp_path.iterdir()] == ["gen"]  # no temporary leftovers
+    meta = json.loads((tmp_path / "gen" / "config.json").read_text())
+    assert meta["name"] == name and meta["class"] == type(gen).__name__ and meta["version"]
+    card = json.loads((tmp_path / "gen" / "card.json").read_text())
+    assert card["kind"] == "generator" and card["generator"] == name
+    loaded = load_generator(tmp_path / "gen")
+    task = tiny_zoo()[2][0]
+    c1, c2 = gen.encode_condition(task), loaded.encode_condition(task)
+    assert torch.allclose(c1, c2, atol=1e-6)
+    a, b = gen.sample(c1, 3, seed=11), loaded.sample(c2, 3, seed=11)
+    assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
+    assert loaded.config == gen.config
+
+
+def test_saving_over_an_existing_generator_replaces_it(tmp_path):
+    gen = fitted("pca-gaussian")
+    gen.save(tmp_path / "gen")
+    gen.config.noise_scale = 0.0
+    gen.save(tmp_path / "gen")
+    assert load_generator(tmp_path / "gen").config.noise_scale == 0.0
+    assert [p.name for p in tmp_path.iterdir()] == ["gen"]
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    with pytest.raises(WeightspaceError, match="not a generator directory"):
+        gen.save(tmp_path / "other")
+
+
+def test_corrupt_or_missing_generator_files_are_clear_errors(tmp_path):
+    fitted("pca-gaussian").save(tmp_path / "gen")
+    tensors = tmp_path / "gen" / TENSORS_FILE
+    data = tensors.read_bytes()
+    tensors.write_bytes(data[: len(data) // 2])
+    with pytest.raises(WeightspaceError, match="truncated"):
+        load_generator(tmp_path / "gen")
+    tensors.write_bytes(b"\x80\x04garbage-that-is-a-pickle")
+    with pytest.raises(WeightspaceError, match="never unpickles"):
+        load_generator(tmp_path / "gen")
+    cfg = tmp_path / "gen" / "config.json"
+    cfg.write_text("{not json")
+    with pytest.raises(WeightspaceError, match="not valid JSON"):
+        load_generator(tmp_path / "gen")
+    with pytest.raises(WeightspaceError, match="not a generator directory"):
+        load_generator(tmp_path / "missing")
+
+
+def test_generator_file_missing_a_tensor_is_a_clear_error(tmp_path):
+    from weightspace.io import load_safetensors, save_safetensors
+
+    fitted("hypernet").save(tmp_path / "gen")
+    path = tmp_path / "gen" / TENSORS_FILE
+    tensors, meta = load_safetensors(path)
+    del tensors["model.resid_std"]
+    save_safetensors(path, tensors, meta)
+    with pytest.raises(WeightspaceError, match="not a complete generator"):
+        load_generator(tmp_path / "gen")
