@@ -74,6 +74,14 @@ def save_safetensors(final: str | Path, tensors: Mapping[str, torch.Tensor], met
 
 
 def _looks_like_pickle(head: bytes) -> bool:
+    """A pickle (protocol 2-5) or a zip archive (torch.save), judged from a file's first 9 bytes.
+
+    A safetensors file starts with its header length, which can produce the same two bytes (a
+    header of 640, 896, 1152 or 1408 bytes begins 80 02..80 05); its JSON header's "{" at byte 8
+    tells it apart. The sniff only chooses the error message: nothing is ever unpickled.
+    """
+    if head[8:9] == b"{":
+        return False
     return head[:2] in (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05") or head[:4] == b"PK\x03\x04"
 
 
@@ -83,22 +91,33 @@ def read_safetensors_header(path: str | Path) -> dict:
         raise WeightspaceError(f"{p} does not exist.")
     size = p.stat().st_size
     with open(p, "rb") as f:
-        head = f.read(8)
-        if len(head) < 8:
+        head = f.read(9)
+        if len(head) < 9:
             raise WeightspaceError(f"{p} is too short to be a safetensors file (truncated?).")
         if _looks_like_pickle(head):
             raise WeightspaceError(
                 f"{p} is a pickle/PyTorch archive, not safetensors; weightspace never unpickles files "
                 "(import legacy .pt files with `weightspace zoo import`, which uses torch.load(weights_only=True))."
             )
-        (n,) = struct.unpack("<Q", head)
+        (n,) = struct.unpack("<Q", head[:8])
+        f.seek(8)
         if n <= 0 or 8 + n > size or n > 100_000_000:
             raise WeightspaceError(f"{p} is not a valid safetensors file: its header length is wrong (truncated or corrupt).")
         try:
             header = json.loads(f.read(n))
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
             raise WeightspaceError(f"{p} is not a valid safetensors file: its header is not JSON.") from None
-    end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
+    if not isinstance(header, dict):
+        raise WeightspaceError(f"{p} is not a valid safetensors file: its header is not a JSON object.")
+    end = 0
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
+        if not (isinstance(offsets, list) and len(offsets) == 2
+                and all(isinstance(o, int) and not isinstance(o, bool) and o >= 0 for o in offsets)):
+            raise WeightspaceError(f"{p} is not a valid safetensors file: tensor {name!r} has no valid data_offsets.")
+        end = max(end, offsets[1])
     if 8 + n + end > size:
         raise WeightspaceError(f"{p} is truncated: its header promises {end} data bytes, the file holds {size - 8 - n}.")
     return header
@@ -116,5 +135,5 @@ def load_safetensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[st
 
 def is_zip_or_pickle(path: str | Path) -> bool:
     with open(path, "rb") as f:
-        head = f.read(8)
+        head = f.read(9)
     return _looks_like_pickle(head) or zipfile.is_zipfile(path)

@@ -20,8 +20,10 @@ from weightspace.cli import zoo_cmd  # noqa: F401,E402
 from weightspace.cli import analyze_cmd  # noqa: F401,E402
 from weightspace.cli import eval_cmd  # noqa: F401,E402
 from weightspace.cli import symmetry_cmd  # noqa: F401,E402
+from weightspace.cli import generate_cmd  # noqa: F401,E402
 from weightspace.cli import lora_cmd  # noqa: F401,E402
 from weightspace.cli import demo_cmd  # noqa: F401,E402
+from weightspace.cli import serve_cmd  # noqa: F401,E402
 
 
 def main(argv: list[str] | None = None) -> int:

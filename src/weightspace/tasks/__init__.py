@@ -50,7 +50,11 @@ def family_class(name: str) -> type[TaskFamily]:
 
 def make_family(name: str, **config: Any) -> TaskFamily:
     """The family called ``name`` built from its options (unknown ones are an error)."""
-    return family_class(name)(**config)
+    cls = family_class(name)
+    try:
+        return cls(**config)
+    except (TypeError, ValueError) as e:  # an option of the wrong type, e.g. n_tasks="many" in a hand-edited zoo.json
+        raise WeightspaceError(f"the options of task family {name!r} are invalid ({e}); check their types and values.") from None
 
 
 def family_from_dict(d: Mapping[str, Any]) -> TaskFamily:

@@ -9,10 +9,12 @@ tasks and held-out tasks, disjoint by construction, and the split is recorded in
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Sequence
 
 import numpy as np
 import torch
+
+from weightspace.errors import WeightspaceError
 
 
 @dataclass
@@ -75,6 +77,17 @@ class TaskFamily:
     def pretrain_task(self) -> Task:  # pragma: no cover - interface
         """A task with the family's input shape and class count for the shared pretrained start."""
         raise NotImplementedError
+
+    def descriptor_features_of(self, descriptor: Sequence[float]) -> tuple[float, ...]:
+        """Conditioning features of a raw descriptor (one value per ``descriptor_names``), for tasks
+        the family has no id for, e.g. a new angle. The default is the descriptor itself."""
+        values = tuple(float(v) for v in descriptor)
+        if len(values) != len(self.descriptor_names):
+            raise WeightspaceError(
+                f"a {self.name} descriptor has {len(self.descriptor_names)} values "
+                f"({', '.join(self.descriptor_names[:4])}{', ...' if len(self.descriptor_names) > 4 else ''}), got {len(values)}."
+            )
+        return values
 
     def config(self) -> dict[str, Any]:  # pragma: no cover - interface
         """Constructor arguments; ``make_family(name, **config())`` rebuilds the family."""

@@ -198,7 +198,11 @@ class AngleFamily(TaskFamily):
 
     def descriptor_features(self, task_id: str) -> tuple[float, ...]:
         """(cos, sin) of the angle: continuous across 359 -> 0 degrees, for conditioning generators."""
-        rad = math.radians(self.angle_of(task_id))
+        return self.descriptor_features_of(self.descriptor(task_id))
+
+    def descriptor_features_of(self, descriptor) -> tuple[float, ...]:
+        (angle,) = super().descriptor_features_of(descriptor)
+        rad = math.radians(angle)
         return (math.cos(rad), math.sin(rad))
 
     def task(self, task_id: str) -> Task:

@@ -8,7 +8,9 @@ Work is split into chunks of ``chunk_size`` members; each chunk is one batched `
 call in a worker process with one torch thread (parallelism comes from vmap and processes).
 Workers rebuild the task family from its dict and read the shared base weights from disk, so no
 datasets or tensors are pickled to them. Only the main process writes to the zoo, chunk by
-chunk in plan order, so member ids follow the plan whatever the worker count.
+chunk in plan order, so member ids follow the plan whatever the worker count. ``backend="ray"``
+trains the same chunks as Ray tasks on a cluster (zoo.ray_backend); their results come back
+here and are stored the same way, so a Ray build and a local build give the same zoo.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from weightspace.nets import Architecture, arch_from_dict
 from weightspace.zoo.manifest import MemberRecord, member_key
 from weightspace.zoo.recipe import check_config
 from weightspace.zoo.store import Zoo, member_checksum
-from weightspace.zoo.workers import run_chunks
+from weightspace.zoo.workers import BACKENDS, open_pool
 
 INIT_MODES = ("independent", "shared")
 # Settings that change what a member is; a resume must repeat them exactly.
@@ -62,23 +64,35 @@ def plan_jobs(family, seeds_per_task: int, include_heldout: bool, base_seed: int
 def build_zoo(out_dir: str | Path, family, arch: Architecture, train_cfg, seeds_per_task: int = 1,
               init: str = "independent", pretrain_steps: int = 600, chunk_size: int = 32, workers: int = 2,
               include_heldout: bool = False, progress: bool = True, seed: int = 0,
-              card_extra: dict[str, Any] | None = None) -> Zoo:
+              card_extra: dict[str, Any] | None = None, backend: str = "local", address: str | None = None) -> Zoo:
     """Train (or finish training) a zoo in ``out_dir`` and return it opened.
 
     ``family`` is a TaskFamily and ``train_cfg`` a TrainConfig. ``workers`` = 0 trains in this
-    process (with one torch thread), otherwise in that many worker processes. ``card_extra``
-    adds entries to the card (the CLI stores its recipe there).
+    process (with one torch thread), otherwise in that many worker processes. ``backend="ray"``
+    trains the chunks on the Ray cluster at ``address`` instead (None: a local Ray instance),
+    one CPU per chunk; the zoo is the same as a local build's. ``card_extra`` adds entries to
+    the card (the CLI stores its recipe there).
     """
     if init not in INIT_MODES:
         raise WeightspaceError(f"init must be one of {', '.join(INIT_MODES)}, not {init!r}.")
+    if backend not in BACKENDS:
+        raise WeightspaceError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}.")
+    if address is not None and backend != "ray":
+        raise WeightspaceError("--address names a Ray cluster; use it with --backend ray.")
     for name, value, low in (("seeds_per_task", seeds_per_task, 1), ("chunk_size", chunk_size, 1),
                              ("workers", workers, 0), ("pretrain_steps", pretrain_steps, 0)):
         if int(value) < low:
             raise WeightspaceError(f"{name} must be at least {low}, got {value}.")
     config = {"family": family.to_dict(), "arch": arch.to_dict(), "train": to_dict(train_cfg),
               "seeds_per_task": seeds_per_task, "init": init, "pretrain_steps": pretrain_steps if init == "shared" else None,
-              "include_heldout": include_heldout, "seed": seed, "chunk_size": chunk_size, "workers": workers}
+              "include_heldout": include_heldout, "seed": seed, "chunk_size": chunk_size, "workers": workers,
+              "backend": backend}
     check_config(train_cfg)  # before anything is written
+    # Read one task's data before creating the store: a missing or damaged dataset is reported
+    # without leaving an empty zoo directory behind (tasks are cached, so this costs nothing later).
+    first = plan_jobs(family, 1, include_heldout, seed)[:1]
+    if first:
+        family.task(first[0].task_id)
     resuming = (Path(out_dir) / "zoo.json").is_file()
     zoo = Zoo.create(out_dir, arch, family.to_dict(), make_card("zoo", config, seed=seed, **(card_extra or {})))
     threads = torch.get_num_threads()
@@ -88,7 +102,7 @@ def build_zoo(out_dir: str | Path, family, arch: Architecture, train_cfg, seeds_
         if resuming:
             _note_resume(zoo, config)
         _train_missing(zoo, family, arch, train_cfg, seeds_per_task, init, pretrain_steps, chunk_size, workers,
-                       include_heldout, progress, seed)
+                       include_heldout, progress, seed, backend, address)
     finally:
         torch.set_num_threads(threads)
         zoo.release_lock()
@@ -96,7 +110,8 @@ def build_zoo(out_dir: str | Path, family, arch: Architecture, train_cfg, seeds_
 
 
 def _train_missing(zoo: Zoo, family, arch: Architecture, train_cfg, seeds_per_task: int, init: str, pretrain_steps: int,
-                   chunk_size: int, workers: int, include_heldout: bool, progress: bool, seed: int) -> None:
+                   chunk_size: int, workers: int, include_heldout: bool, progress: bool, seed: int,
+                   backend: str = "local", address: str | None = None) -> None:
     base_path, init_label = None, f"independent:{train_cfg.init_scheme}"
     if init == "shared":
         base_path, sha = _shared_base(zoo, family, arch, train_cfg, pretrain_steps, seed)
@@ -109,7 +124,7 @@ def _train_missing(zoo: Zoo, family, arch: Architecture, train_cfg, seeds_per_ta
                  "jobs": [(j.task_id, j.seed) for j in chunk], "base": None if base_path is None else str(base_path)}
                 for chunk in chunks]
     with _Progress(progress, len(plan), len(plan) - len(jobs)) as bar:
-        for chunk, result in zip(chunks, _in_plan_order(payloads, workers)):
+        for chunk, result in zip(chunks, _in_plan_order(payloads, workers, backend, address)):
             records, tensors = _chunk_records(chunk, result, train_cfg, init_label)
             zoo.add(records, tensors)
             bar.advance(len(chunk))
@@ -133,7 +148,7 @@ def _note_resume(zoo: Zoo, config: dict) -> None:
                 "repeat the original settings to resume, or choose a new output directory."
             )
     # Extending the plan (more seeds, held-out references) is allowed; the card keeps the union.
-    merged = {**old, "chunk_size": new["chunk_size"], "workers": new["workers"],
+    merged = {**old, "chunk_size": new["chunk_size"], "workers": new["workers"], "backend": new["backend"],
               "seeds_per_task": max(old.get("seeds_per_task", 1), new["seeds_per_task"]),
               "include_heldout": bool(old.get("include_heldout")) or new["include_heldout"]}
     zoo.update_card({**zoo.card, "config": merged, "resumed": [*zoo.card.get("resumed", []), current_command()]})
@@ -217,15 +232,19 @@ def _chunk_records(chunk: list[Job], result: dict, cfg, init_label: str) -> tupl
 
 
 # ----- execution ---------------------------------------------------------------------------
-def _in_plan_order(payloads: list[dict], workers: int) -> Iterator[dict]:
+def _in_plan_order(payloads: list[dict], workers: int, backend: str = "local",
+                   address: str | None = None) -> Iterator[dict]:
     """``train_chunk`` results in plan order (workers finish out of order; we hold early ones)."""
+    if not payloads:  # nothing to train: do not start processes or connect to a cluster
+        return
     ready: dict[int, dict] = {}
     next_index = 0
-    for index, result in run_chunks(train_chunk, payloads, workers):
-        ready[index] = result
-        while next_index in ready:
-            yield ready.pop(next_index)
-            next_index += 1
+    with open_pool(backend, min(workers, len(payloads)), address) as pool:
+        for index, result in pool.run(train_chunk, payloads):
+            ready[index] = result
+            while next_index in ready:
+                yield ready.pop(next_index)
+                next_index += 1
 
 
 class _Progress:

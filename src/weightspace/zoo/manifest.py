@@ -182,16 +182,30 @@ def _where(final_only: bool, split: str | None) -> tuple[str, list]:
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), args
 
 
+def _json_column(row: sqlite3.Row, column: str, kind: type) -> Any:
+    """A JSON column of a manifest row, or a WeightspaceError naming the damaged row."""
+    try:
+        value = json.loads(row[column] or ("{}" if kind is dict else "[]"))
+    except (TypeError, ValueError):
+        value = None
+    if not isinstance(value, kind):
+        raise WeightspaceError(
+            f"the manifest row of member {row['key']!r} is damaged: its {column} is not a JSON "
+            f"{'object' if kind is dict else 'list'} (was manifest.sqlite edited?); rebuild or restore the zoo."
+        )
+    return value
+
+
 def _to_record(row: sqlite3.Row) -> MemberRecord:
     metrics = {c: row[c] for c in METRIC_COLUMNS if row[c] is not None}
-    metrics.update(json.loads(row["metrics_extra"] or "{}"))
+    metrics.update(_json_column(row, "metrics_extra", dict))
     return MemberRecord(
         key=row["key"],
         task_id=row["task_id"],
-        descriptor=tuple(json.loads(row["descriptor"])),
+        descriptor=tuple(_json_column(row, "descriptor", list)),
         seed=row["seed"],
         init=row["init"],
-        optimizer=json.loads(row["optimizer"]),
+        optimizer=_json_column(row, "optimizer", dict),
         metrics=metrics,
         train_seconds=row["train_seconds"],
         step=row["step"],
