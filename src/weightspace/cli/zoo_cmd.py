@@ -42,7 +42,9 @@ class BuildRecipe:
     pretrain_steps: int = option(600, "Training steps of the shared base (init=shared only).")
     include_heldout: bool = option(False, "Also train reference models on the held-out tasks (split 'heldout').")
     chunk: int = option(32, "Members trained together in one vmap batch (and stored as one shard).")
-    workers: int = option(2, "Worker processes, one torch thread each; 0 trains in this process.")
+    workers: int = option(2, "Worker processes, one torch thread each; 0 trains in this process (backend local).")
+    backend: str = option("local", "local (worker processes here) or ray (one Ray task per chunk on a cluster).")
+    address: Optional[str] = option(None, "Ray cluster address (host:6379, ray://host:10001, auto); unset: a local Ray instance.")
     seed: int = option(0, "Base seed; every member's seed derives from it and its task.")
     train: dict = option({}, "TrainConfig fields: optimizer, lr, steps, batch_size, snapshot_every, ...")
 
@@ -106,7 +108,7 @@ def build_from_recipe(recipe: BuildRecipe, progress: bool = True):
     return build_zoo(recipe.out, family, arch, train_cfg, seeds_per_task=recipe.seeds, init=recipe.init,
                      pretrain_steps=recipe.pretrain_steps, chunk_size=recipe.chunk, workers=recipe.workers,
                      include_heldout=recipe.include_heldout, progress=progress, seed=recipe.seed,
-                     card_extra={"recipe": to_dict(recipe)})
+                     card_extra={"recipe": to_dict(recipe)}, backend=recipe.backend, address=recipe.address)
 
 
 @zoo_app.command("build")
@@ -131,13 +133,15 @@ def build_cmd(
     chunk: Optional[int] = typer.Option(None, "--chunk", help="Members per vmap batch and shard (default: 32)."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Worker processes, one torch thread each; 0 trains in this process (default: 2)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Base seed (default: 0)."),
+    backend: Optional[str] = typer.Option(None, "--backend", help="local (default) or ray: train the chunks as Ray tasks."),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (host:6379, ray://host:10001, auto); unset: a local Ray."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Train a zoo (or resume an interrupted build): every task x seed, in batched chunks."""
     recipe = load_yaml(BuildRecipe, config) if config is not None else BuildRecipe()
     given = {"out": out, "family": family, "arch": arch, "tasks": tasks, "heldout": heldout, "seeds": seeds,
              "init": init, "pretrain_steps": pretrain_steps, "include_heldout": heldout_models, "chunk": chunk,
-             "workers": workers, "seed": seed}
+             "workers": workers, "seed": seed, "backend": backend, "address": address}
     for key, value in given.items():
         if value is not None:
             setattr(recipe, key, value)

@@ -16,6 +16,9 @@ whatever they cached, such as rebuilt tasks) across several batches:
 
 ``workers=0`` runs the jobs here, in order, also with one torch thread (restored afterwards):
 the same code path without processes, for debugging and for tests.
+
+``open_pool(backend, workers, address)`` picks the pool by name: ``local`` is a WorkerPool,
+``ray`` a ``ray_backend.RayPool`` on a Ray cluster (same ``run`` contract, one CPU per job).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import torch
 from weightspace.errors import WeightspaceError
 
 Progress = Callable[[int, int], None]
+BACKENDS = ("local", "ray")
 
 
 class WorkerPool:
@@ -96,6 +100,23 @@ def run_chunks(fn: Callable[[Any], Any], chunks: Sequence[Any], workers: int,
     """Run ``fn`` on every chunk in a fresh pool of ``workers`` processes (0: here); see ``WorkerPool.run``."""
     with WorkerPool(min(workers, max(len(chunks), 1)) if workers else 0) as pool:
         yield from pool.run(fn, chunks, progress)
+
+
+def open_pool(backend: str = "local", workers: int = 2, address: str | None = None):
+    """A pool with ``run(fn, chunks, progress)``: ``workers`` local processes, or a Ray cluster.
+
+    ``address`` (ray only) names the cluster (host:6379, ray://host:10001, auto); None starts a
+    local Ray instance. Ray schedules one job per cluster CPU, so ``workers`` is for ``local``.
+    """
+    if backend == "local":
+        if address is not None:
+            raise WeightspaceError("--address names a Ray cluster; use it with --backend ray.")
+        return WorkerPool(workers)
+    if backend == "ray":
+        from weightspace.zoo.ray_backend import RayPool
+
+        return RayPool(address=address)
+    raise WeightspaceError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}.")
 
 
 def _with_one_thread(fn: Callable[..., Any], *args: Any) -> Any:

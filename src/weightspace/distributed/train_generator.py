@@ -1,0 +1,169 @@
+"""Fit a generator with several processes: the torchrun entry point of `weightspace train`.
+
+    torchrun --standalone --nproc_per_node=4 -m weightspace.distributed.train_generator \\
+        ZOO --generator token-flow --out GEN steps=4000 batch_size=64
+
+Every process reads the zoo, builds the same training data and takes the same seeded steps;
+each computes the loss on its share of every step's members, and gradients are averaged over
+the processes (weightspace.distributed.ddp), so N processes with ``batch_size`` B give the
+generator one process would give with batch B, in about 1/N of the compute per process. Rank 0
+shows the progress bar, writes the generator (card included) and prints the summary; the other
+ranks write nothing. Without torchrun the same command trains in one process.
+
+Options are those of `weightspace train` (``KEY=VALUE`` generator options, ``condition.KEY``
+for the condition encoder), plus ``--backend`` (auto: NCCL when the generator trains on CUDA,
+gloo on CPU). Only generators whose training loop shares its batches (``data_parallel = True``)
+can be launched on more than one process.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from weightspace.errors import WeightspaceError
+
+ALIGN_MODES = ("auto", "yes", "no")
+
+app = typer.Typer(add_completion=False, help=__doc__.split("\n\n")[0])
+
+
+def _split(items: list[str]) -> tuple[list[str], dict]:
+    """Generator ``key=value`` options, and ``condition.key=value`` ones for the encoder."""
+    import yaml
+
+    generator, condition = [], {}
+    for item in items:
+        if "=" not in item:
+            raise WeightspaceError(f"argument {item!r} is not of the form key=value.")
+        key, value = item.split("=", 1)
+        if key.startswith("condition."):
+            condition[key[len("condition."):].strip()] = yaml.safe_load(value)
+        else:
+            generator.append(item)
+    return generator, condition
+
+
+@app.command()
+def train(
+    zoo_path: Path = typer.Argument(..., metavar="ZOO", help="Zoo directory written by `weightspace zoo build`."),
+    overrides: Optional[list[str]] = typer.Argument(None, metavar="[KEY=VALUE]...", help="Generator options; condition.X for the encoder."),
+    generator: str = typer.Option("token-flow", "--generator", "-g", help="A data-parallel generator: token-flow, flow or diffusion."),
+    condition: str = typer.Option("support", "--condition", "-c", help="support, support-probe, support-deepsets or descriptor."),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML file of generator options."),
+    out: Path = typer.Option(..., "--out", "-o", help="Directory rank 0 writes the generator to."),
+    align: str = typer.Option("auto", "--align", help="auto: align independent-init zoos for generators that model weights directly; yes; no."),
+    backend: str = typer.Option("auto", "--backend", help="auto (NCCL on CUDA, gloo on CPU), gloo or nccl."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    import torch
+
+    from weightspace.config import apply_overrides, load_yaml
+    from weightspace.distributed.ddp import init_from_torchrun, shutdown
+    from weightspace.generate import GENERATORS, zoo_data
+    from weightspace.zoo.store import Zoo
+
+    torch.set_num_threads(1)  # one thread per process: the processes are the parallelism
+    if generator not in GENERATORS:
+        raise WeightspaceError(f"unknown generator {generator!r}; choose one of {', '.join(sorted(GENERATORS))}.")
+    if align not in ALIGN_MODES:
+        raise WeightspaceError(f"--align must be one of {', '.join(ALIGN_MODES)}, not {align!r}.")
+    cls = GENERATORS[generator]
+    gen_items, cond_opts = _split(overrides or [])
+    cfg = apply_overrides(load_yaml(cls.Config, config) if config else cls.Config(), gen_items)
+    par = init_from_torchrun(backend, device=getattr(cfg, "device", "cpu"))
+    try:
+        if par.world > 1 and not getattr(cls, "data_parallel", False):
+            able = sorted(n for n, c in GENERATORS.items() if getattr(c, "data_parallel", False))
+            raise WeightspaceError(f"the {generator} generator trains in one process; run it with `weightspace train`, "
+                                   f"or pick a data-parallel generator ({', '.join(able)}).")
+        gen = cls(cfg)
+        zoo = Zoo.open(zoo_path)
+        init = zoo_data.zoo_init_kind(zoo.records(final_only=True, split="zoo"))
+        do_align = align == "yes" or (align == "auto" and init == "independent" and gen.wants_alignment)
+        # Every rank builds the same data (alignment and encoders are seeded), so no tensors are sent.
+        data = zoo_data.from_zoo(zoo, condition, align=do_align, condition_options=cond_opts)
+        with _bar(f"training {generator} on {par.world} process{'es' if par.world > 1 else ''}",
+                  quiet or not par.is_main) as bar:
+            gen.fit(data, progress=bar)
+        if par.is_main:
+            _save(gen, zoo, zoo_path, out, data, cond_opts, do_align, init, par.world)
+    except BaseException:
+        shutdown(wait_for_others=False)
+        raise
+    shutdown()
+
+
+def _save(gen, zoo, zoo_path, out, data, cond_opts, aligned, init, world) -> None:
+    """Rank 0 only: the held-out summary, the card, the generator directory, one line of output."""
+    from weightspace.card import make_card
+    from weightspace.config import to_dict
+    from weightspace.generate.evaluation import heldout_summary
+
+    cfg = gen.config
+    summary = heldout_summary(gen, zoo)
+    card = make_card("generator", to_dict(cfg), getattr(cfg, "seed", None), generator=gen.name, paper=gen.paper,
+                     zoo=str(zoo_path), condition=data.encoder.name, condition_options=cond_opts, aligned=aligned,
+                     zoo_init=init, members=len(data), heldout=summary, processes=world)
+    gen.save(out, card=card)
+    line = f"wrote {out}: {gen.name} on {len(data)} members with {world} process{'es' if world > 1 else ''}"
+    if summary:
+        line += f"; held-out accuracy {summary['generated_acc_mean']:.3f}"
+    typer.echo(line)
+
+
+class _bar:
+    """A rich progress bar (or nothing), called as progress(done, total, **info)."""
+
+    def __init__(self, description: str, quiet: bool):
+        self.description, self.quiet, self.progress = description, quiet, None
+
+    def __enter__(self):
+        if self.quiet:
+            return None
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), TextColumn("{task.fields[info]}"), transient=True)
+        self.progress.start()
+        task = self.progress.add_task(self.description, total=None, info="")
+
+        def update(done: int, total: int, **info) -> None:
+            text = " ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in info.items())
+            self.progress.update(task, completed=done, total=total, info=text)
+
+        return update
+
+    def __exit__(self, *exc) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run with ``argv``; a WeightspaceError prints one sentence and returns 2 (as `weightspace` does)."""
+    import click
+
+    from weightspace.card import set_command
+    from weightspace.distributed.ddp import launched_by_torchrun
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    launcher = ["torchrun", f"--nproc_per_node={os.environ.get('LOCAL_WORLD_SIZE', '?')}"] if launched_by_torchrun() else ["python"]
+    set_command([*launcher, "-m", "weightspace.distributed.train_generator", *argv])
+    try:
+        app(args=argv, prog_name="weightspace.distributed.train_generator", standalone_mode=False)
+    except WeightspaceError as e:
+        if os.environ.get("RANK", "0") == "0":  # every rank meets the same bad input: say it once
+            typer.echo(f"error: {e}", err=True)
+        return 2
+    except click.ClickException as e:  # usage errors carry their own message
+        e.show()
+        return e.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
