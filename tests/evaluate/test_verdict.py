@@ -37,3 +37,16 @@ def test_a_tie_is_not_a_win():
 
 def test_finite_replaces_inf_and_nan():
     assert finite({"a": [1.0, math.inf], "b": {"c": math.nan}, "d": "x"}) == {"a": [1.0, None], "b": {"c": None}, "d": "x"}
+
+
+def test_novelty_aware_reading_ignores_baselines_that_copy_more():
+    es = entries(0.75, noise_acc=0.76)
+    es["generator:g"]["novelty_iou_max_mean"] = 0.4
+    es["noise:0.01"]["novelty_iou_max_mean"] = 0.95  # more accurate, but it copies the zoo's mistakes
+    es["zoo-mean"]["novelty_iou_max_mean"] = 0.3
+    v = verdict(es, "generator:g")
+    assert not v["beats_all_memorization"]
+    assert v["memorization_as_novel"] == ["zoo-mean"] and v["beats_memorization_at_equal_novelty"]
+    es["zoo-mean"]["acc_mean"] = 0.9
+    v = verdict(es, "generator:g")
+    assert not v["beats_memorization_at_equal_novelty"] and "beaten by zoo-mean" in v["sentence"]
