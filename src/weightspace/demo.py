@@ -75,6 +75,9 @@ def run_demo(cfg: DemoConfig, console: Console | None = None) -> dict[str, Any]:
     from weightspace.zoo.train import TrainConfig
 
     console = console or Console(stderr=True)
+    # One thread: the networks are small, vmap gives the parallelism, zoo workers are separate
+    # processes, and two threads on two busy cores run many times slower (and skew timings).
+    torch.set_num_threads(1)
     run = Path(cfg.out)
     run.mkdir(parents=True, exist_ok=True)
     began = time.perf_counter()
@@ -151,16 +154,13 @@ def _train_generator(zoo_dir: Path, out: Path, cfg: DemoConfig, console: Console
     from weightspace.generate import make_generator, zoo_data
     from weightspace.zoo.store import Zoo
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # small networks: one thread is fastest
+    zoo = Zoo.open(zoo_dir)
     try:
-        zoo = Zoo.open(zoo_dir)
         data = zoo_data.from_zoo(zoo, cfg.condition, align=False)
-        gen = make_generator(cfg.generator, **dict(cfg.generator_options))
-        gen.fit(data)
-        card = make_card("generator", to_dict(gen.config), getattr(gen.config, "seed", None), generator=cfg.generator,
-                         paper=gen.paper, zoo=str(zoo_dir), condition=data.encoder.name, members=len(data))
-        gen.save(out, card=card)
-        zoo.close()
     finally:
-        torch.set_num_threads(threads)
+        zoo.close()
+    gen = make_generator(cfg.generator, **dict(cfg.generator_options))
+    gen.fit(data)
+    card = make_card("generator", to_dict(gen.config), getattr(gen.config, "seed", None), generator=cfg.generator,
+                     paper=gen.paper, zoo=str(zoo_dir), condition=data.encoder.name, members=len(data))
+    gen.save(out, card=card)
