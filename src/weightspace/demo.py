@@ -151,16 +151,16 @@ def run_demo(cfg: DemoConfig, console: Console | None = None) -> dict[str, Any]:
 
 
 def _train_generator(zoo_dir: Path, out: Path, cfg: DemoConfig, console: Console) -> None:
-    from weightspace.generate import make_generator, zoo_data
+    from weightspace.config import from_mapping
+    from weightspace.generate.registry import GENERATORS
+    from weightspace.generate.training import TrainSpec, fit_on_zoo, generator_card
     from weightspace.zoo.store import Zoo
 
+    gen_cfg = from_mapping(GENERATORS[cfg.generator].Config, dict(cfg.generator_options), where="generator_options")
+    spec = TrainSpec(cfg.generator, gen_cfg, cfg.condition)
     zoo = Zoo.open(zoo_dir)
     try:
-        data = zoo_data.from_zoo(zoo, cfg.condition, align=False)
+        gen, data, facts = fit_on_zoo(spec, zoo, align="auto")
     finally:
         zoo.close()
-    gen = make_generator(cfg.generator, **dict(cfg.generator_options))
-    gen.fit(data)
-    card = make_card("generator", to_dict(gen.config), getattr(gen.config, "seed", None), generator=cfg.generator,
-                     paper=gen.paper, zoo=str(zoo_dir), condition=data.encoder.name, members=len(data))
-    gen.save(out, card=card)
+    gen.save(out, card=generator_card(spec, gen, data, facts))

@@ -75,7 +75,7 @@ def test_two_task_lora_zoo_builds_and_resumes(small_family, tmp_path):
     arch = LoRAMiniLM(rank=2)
     cfg = LoRATrainConfig(steps=2, batch_size=8)
     tasks = [family.zoo_task_ids()[0], family.heldout_task_ids()[0]]
-    zoo = build_lora_zoo(tmp_path / "zoo", family, arch, cfg, task_ids=tasks, workers=0, chunk_size=1)
+    build_lora_zoo(tmp_path / "zoo", family, arch, cfg, task_ids=tasks, workers=0, chunk_size=1).close()
     again = Zoo.open(tmp_path / "zoo")
     assert again.arch == arch and again.check() == []
     zoo_recs, held_recs = again.records(split="zoo"), again.records(split="heldout")

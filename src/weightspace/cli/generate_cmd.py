@@ -16,8 +16,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from weightspace.cli.app import app, console
 from weightspace.errors import WeightspaceError
 
-ALIGN_MODES = ("auto", "yes", "no")
-
 
 @contextmanager
 def _bar(description: str, quiet: bool) -> Iterator:
@@ -35,28 +33,6 @@ def _bar(description: str, quiet: bool) -> Iterator:
         yield update
 
 
-def _split_overrides(items: list[str]) -> tuple[list[str], dict[str, str]]:
-    generator, condition = [], {}
-    for item in items:
-        if "=" not in item:
-            raise WeightspaceError(f"argument {item!r} is not of the form key=value.")
-        key, value = item.split("=", 1)
-        if key.startswith("condition."):
-            condition[key[len("condition."):].strip()] = value
-        else:
-            generator.append(item)
-    return generator, condition
-
-
-def _parse(value: str):
-    import yaml
-
-    try:
-        return yaml.safe_load(value)
-    except yaml.YAMLError:
-        return value
-
-
 @app.command("train")
 def train(
     zoo_path: Path = typer.Argument(..., metavar="ZOO", help="Zoo directory written by `weightspace zoo build`."),
@@ -72,47 +48,33 @@ def train(
     """Fit a generator on a zoo's final zoo-split members and save it (safetensors + config + card)."""
     import torch
 
-    from weightspace.card import make_card
-    from weightspace.config import apply_overrides, load_yaml, to_dict
-    from weightspace.generate import GENERATORS, zoo_data
+    from weightspace.config import to_dict
     from weightspace.generate.checkpoint import Checkpoint, state_dir_for
     from weightspace.generate.evaluation import heldout_summary
+    from weightspace.generate.training import TrainSpec, generator_card, prepare
     from weightspace.zoo.store import Zoo
 
     torch.set_num_threads(1)  # small nets: one thread is fastest and leaves the other cores alone
-    if generator not in GENERATORS:
-        raise WeightspaceError(f"unknown generator {generator!r}; choose one of {', '.join(sorted(GENERATORS))}.")
-    if align not in ALIGN_MODES:
-        raise WeightspaceError(f"--align must be one of {', '.join(ALIGN_MODES)}, not {align!r}.")
-    cls = GENERATORS[generator]
-    gen_items, cond_opts = _split_overrides(overrides or [])
-    cfg = load_yaml(cls.Config, config) if config else cls.Config()
-    cfg = apply_overrides(cfg, gen_items)
-    gen = cls(cfg)
-    zoo = Zoo.open(zoo_path)
-    init = zoo_data.zoo_init_kind(zoo.records(final_only=True, split="zoo"))
-    do_align = align == "yes" or (align == "auto" and init == "independent" and gen.wants_alignment)
-    with _bar("aligning zoo", quiet or not do_align) as bar:
-        data = zoo_data.from_zoo(zoo, condition, align=do_align, progress=bar,
-                                 condition_options={k: _parse(v) for k, v in cond_opts.items()})
     if checkpoint_every < 0:
         raise WeightspaceError(f"--checkpoint-every must be 0 (never) or a positive number of steps, got {checkpoint_every}.")
+    spec = TrainSpec.from_cli(generator, condition, config, overrides or [])
+    zoo = Zoo.open(zoo_path)
+    with _bar("aligning zoo", quiet) as bar:
+        gen, data, facts = prepare(spec, zoo, align, progress=bar)
     # Everything the trained weights depend on: a snapshot taken with other settings is not resumed.
-    fingerprint = {"generator": generator, "config": to_dict(cfg), "zoo": str(Path(zoo_path).resolve()),
+    fingerprint = {"generator": generator, "config": to_dict(spec.config), "zoo": str(Path(zoo_path).resolve()),
                    "members": sorted(r.key for r in zoo.records(final_only=True, split="zoo")),
-                   "condition": condition, "condition_options": cond_opts, "aligned": do_align}
+                   "condition": condition, "condition_options": spec.condition_options, "aligned": facts["aligned"]}
     checkpoint = Checkpoint(state_dir_for(out), checkpoint_every, fingerprint)
     with _bar(f"training {generator}", quiet) as bar:
         gen.fit(data, progress=bar, checkpoint=checkpoint)
     if checkpoint.resumed_from:
         typer.echo(f"resumed training from step {checkpoint.resumed_from} ({checkpoint.path}).", err=True)
     summary = heldout_summary(gen, zoo)
-    card = make_card("generator", to_dict(cfg), getattr(cfg, "seed", None), generator=generator, paper=gen.paper,
-                     zoo=str(zoo_path), condition=data.encoder.name, condition_options=cond_opts,
-                     aligned=do_align, zoo_init=init, members=len(data), heldout=summary)
-    gen.save(out, card=card)
+    gen.save(out, card=generator_card(spec, gen, data, {**facts, "zoo": str(zoo_path)}, heldout=summary))
     checkpoint.clear()  # the finished generator supersedes the snapshot
-    line = f"wrote {out}: {generator} on {len(data)} members ({init} init{', aligned' if do_align else ''}), condition {data.encoder.name}"
+    init, aligned = facts["zoo_init"], facts["aligned"]
+    line = f"wrote {out}: {generator} on {len(data)} members ({init} init{', aligned' if aligned else ''}), condition {data.encoder.name}"
     if summary:
         line += (f"; held-out accuracy {summary['generated_acc_mean']:.3f}"
                  + (f" vs trained {summary['reference_acc_mean']:.3f}" if summary.get("reference_acc_mean") is not None else ""))

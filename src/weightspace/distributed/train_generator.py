@@ -27,25 +27,7 @@ import typer
 
 from weightspace.errors import WeightspaceError
 
-ALIGN_MODES = ("auto", "yes", "no")
-
 app = typer.Typer(add_completion=False, help=__doc__.split("\n\n")[0])
-
-
-def _split(items: list[str]) -> tuple[list[str], dict]:
-    """Generator ``key=value`` options, and ``condition.key=value`` ones for the encoder."""
-    import yaml
-
-    generator, condition = [], {}
-    for item in items:
-        if "=" not in item:
-            raise WeightspaceError(f"argument {item!r} is not of the form key=value.")
-        key, value = item.split("=", 1)
-        if key.startswith("condition."):
-            condition[key[len("condition."):].strip()] = yaml.safe_load(value)
-        else:
-            generator.append(item)
-    return generator, condition
 
 
 @app.command()
@@ -62,54 +44,40 @@ def train(
 ) -> None:
     import torch
 
-    from weightspace.config import apply_overrides, load_yaml
     from weightspace.distributed.ddp import init_from_torchrun, shutdown
-    from weightspace.generate import GENERATORS, zoo_data
+    from weightspace.generate import GENERATORS
+    from weightspace.generate.training import TrainSpec, prepare
     from weightspace.zoo.store import Zoo
 
     torch.set_num_threads(1)  # one thread per process: the processes are the parallelism
-    if generator not in GENERATORS:
-        raise WeightspaceError(f"unknown generator {generator!r}; choose one of {', '.join(sorted(GENERATORS))}.")
-    if align not in ALIGN_MODES:
-        raise WeightspaceError(f"--align must be one of {', '.join(ALIGN_MODES)}, not {align!r}.")
-    cls = GENERATORS[generator]
-    gen_items, cond_opts = _split(overrides or [])
-    cfg = apply_overrides(load_yaml(cls.Config, config) if config else cls.Config(), gen_items)
-    par = init_from_torchrun(backend, device=getattr(cfg, "device", "cpu"))
+    spec = TrainSpec.from_cli(generator, condition, config, overrides or [])
+    par = init_from_torchrun(backend, device=getattr(spec.config, "device", "cpu"))
     try:
-        if par.world > 1 and not getattr(cls, "data_parallel", False):
+        if par.world > 1 and not getattr(GENERATORS[generator], "data_parallel", False):
             able = sorted(n for n, c in GENERATORS.items() if getattr(c, "data_parallel", False))
             raise WeightspaceError(f"the {generator} generator trains in one process; run it with `weightspace train`, "
                                    f"or pick a data-parallel generator ({', '.join(able)}).")
-        gen = cls(cfg)
         zoo = Zoo.open(zoo_path)
-        init = zoo_data.zoo_init_kind(zoo.records(final_only=True, split="zoo"))
-        do_align = align == "yes" or (align == "auto" and init == "independent" and gen.wants_alignment)
         # Every rank builds the same data (alignment and encoders are seeded), so no tensors are sent.
-        data = zoo_data.from_zoo(zoo, condition, align=do_align, condition_options=cond_opts)
+        gen, data, facts = prepare(spec, zoo, align)
         with _bar(f"training {generator} on {par.world} process{'es' if par.world > 1 else ''}",
                   quiet or not par.is_main) as bar:
             gen.fit(data, progress=bar)
         if par.is_main:
-            _save(gen, zoo, zoo_path, out, data, cond_opts, do_align, init, par.world)
+            _save(spec, gen, zoo, zoo_path, out, data, facts, par.world)
     except BaseException:
         shutdown(wait_for_others=False)
         raise
     shutdown()
 
 
-def _save(gen, zoo, zoo_path, out, data, cond_opts, aligned, init, world) -> None:
+def _save(spec, gen, zoo, zoo_path, out, data, facts, world) -> None:
     """Rank 0 only: the held-out summary, the card, the generator directory, one line of output."""
-    from weightspace.card import make_card
-    from weightspace.config import to_dict
     from weightspace.generate.evaluation import heldout_summary
+    from weightspace.generate.training import generator_card
 
-    cfg = gen.config
     summary = heldout_summary(gen, zoo)
-    card = make_card("generator", to_dict(cfg), getattr(cfg, "seed", None), generator=gen.name, paper=gen.paper,
-                     zoo=str(zoo_path), condition=data.encoder.name, condition_options=cond_opts, aligned=aligned,
-                     zoo_init=init, members=len(data), heldout=summary, processes=world)
-    gen.save(out, card=card)
+    gen.save(out, card=generator_card(spec, gen, data, {**facts, "zoo": str(zoo_path)}, heldout=summary, processes=world))
     line = f"wrote {out}: {gen.name} on {len(data)} members with {world} process{'es' if world > 1 else ''}"
     if summary:
         line += f"; held-out accuracy {summary['generated_acc_mean']:.3f}"

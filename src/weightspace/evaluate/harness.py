@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-import torch
 
 from weightspace.adapt.finetune import FinetuneConfig
 from weightspace.card import make_card

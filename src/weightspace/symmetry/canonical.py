@@ -25,7 +25,7 @@ import torch
 
 from weightspace.errors import WeightspaceError
 from weightspace.spec import PermGroup, WeightSpec
-from weightspace.symmetry.permute import apply_permutation, apply_scaling, group_order, take_units
+from weightspace.symmetry.permute import apply_permutation, apply_scaling, group_order
 
 KEYS = ("norm", "projection")
 _DIRECTION_SEED = 20240607  # fixed: the projection key must be the same in every process

@@ -8,7 +8,7 @@ tasks and held-out tasks, disjoint by construction, and the split is recorded in
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar, Sequence
 
 import numpy as np

@@ -1,0 +1,94 @@
+"""Fit a generator on a stored zoo: the one path behind `weightspace train`, its torchrun twin
+(weightspace.distributed.train_generator) and `weightspace demo`.
+
+    spec = TrainSpec.from_cli("hypernet", "support", config=None, items=["steps=500", "condition.n_anchors=16"])
+    gen, data, facts = fit_on_zoo(spec, zoo, align="auto")
+    gen.save(out, card=generator_card(spec, gen, data, facts))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import yaml
+
+from weightspace.card import make_card
+from weightspace.config import apply_overrides, load_yaml, to_dict
+from weightspace.errors import WeightspaceError
+
+ALIGN_MODES = ("auto", "yes", "no")
+
+
+def split_overrides(items: Sequence[str]) -> tuple[list[str], dict[str, Any]]:
+    """``key=value`` generator options, and ``condition.key=value`` ones (parsed as YAML) for the encoder."""
+    generator, condition = [], {}
+    for item in items:
+        if "=" not in item:
+            raise WeightspaceError(f"argument {item!r} is not of the form key=value.")
+        key, value = item.split("=", 1)
+        if key.startswith("condition."):
+            try:
+                condition[key[len("condition."):].strip()] = yaml.safe_load(value)
+            except yaml.YAMLError:
+                condition[key[len("condition."):].strip()] = value
+        else:
+            generator.append(item)
+    return generator, condition
+
+
+@dataclass
+class TrainSpec:
+    """Which generator, with which resolved options, conditioned on what."""
+
+    generator: str
+    config: Any  # the generator class's Config dataclass, resolved
+    condition: str = "support"
+    condition_options: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_cli(cls, generator: str, condition: str, config: Path | None, items: Sequence[str]) -> "TrainSpec":
+        from weightspace.generate.registry import GENERATORS
+
+        if generator not in GENERATORS:
+            raise WeightspaceError(f"unknown generator {generator!r}; choose one of {', '.join(sorted(GENERATORS))}.")
+        gen_cls = GENERATORS[generator]
+        gen_items, cond_opts = split_overrides(items)
+        cfg = apply_overrides(load_yaml(gen_cls.Config, config) if config else gen_cls.Config(), gen_items)
+        return cls(generator, cfg, condition, cond_opts)
+
+    def build(self):
+        from weightspace.generate.registry import GENERATORS
+
+        return GENERATORS[self.generator](self.config)
+
+
+def should_align(align: str, init: str, gen) -> bool:
+    if align not in ALIGN_MODES:
+        raise WeightspaceError(f"--align must be one of {', '.join(ALIGN_MODES)}, not {align!r}.")
+    return align == "yes" or (align == "auto" and init == "independent" and gen.wants_alignment)
+
+
+def prepare(spec: TrainSpec, zoo, align: str = "auto", progress=None):
+    """The generator to fit, its training data, and the facts a card records."""
+    from weightspace.generate import zoo_data
+
+    gen = spec.build()
+    init = zoo_data.zoo_init_kind(zoo.records(final_only=True, split="zoo"))
+    aligned = should_align(align, init, gen)
+    data = zoo_data.from_zoo(zoo, spec.condition, align=aligned, progress=progress,
+                             condition_options=spec.condition_options)
+    return gen, data, {"zoo": str(zoo.path), "zoo_init": init, "aligned": aligned}
+
+
+def fit_on_zoo(spec: TrainSpec, zoo, align: str = "auto", align_progress=None, fit_progress=None, **fit_kwargs):
+    gen, data, facts = prepare(spec, zoo, align, align_progress)
+    gen.fit(data, progress=fit_progress, **fit_kwargs)
+    return gen, data, facts
+
+
+def generator_card(spec: TrainSpec, gen, data, facts: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return make_card("generator", to_dict(spec.config), getattr(spec.config, "seed", None), generator=spec.generator,
+                     paper=gen.paper, condition=data.encoder.name, condition_options=spec.condition_options,
+                     members=len(data), **facts, **extra)
