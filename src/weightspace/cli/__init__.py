@@ -23,6 +23,7 @@ from weightspace.cli import symmetry_cmd  # noqa: F401,E402
 from weightspace.cli import generate_cmd  # noqa: F401,E402
 from weightspace.cli import lora_cmd  # noqa: F401,E402
 from weightspace.cli import demo_cmd  # noqa: F401,E402
+from weightspace.cli import sweep_cmd  # noqa: F401,E402
 from weightspace.cli import serve_cmd  # noqa: F401,E402
 
 

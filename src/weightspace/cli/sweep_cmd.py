@@ -1,0 +1,62 @@
+"""`weightspace sweep`: generation vs retrieval vs support-set fine-tuning as the zoo grows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from weightspace.cli.app import app, console
+from weightspace.errors import WeightspaceError
+
+
+def parse_sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise WeightspaceError(f"--sizes {text!r} is not a comma-separated list of zoo task counts, e.g. 16,32,64,256.") from None
+    if not sizes:
+        raise WeightspaceError("--sizes needs at least one zoo size, e.g. 16,32,64,256.")
+    return sizes
+
+
+def sweep_table(sweep: dict) -> Table:
+    table = Table(title="held-out test accuracy by zoo size")
+    table.add_column("method")
+    for n in sweep["zoo_sizes"]:
+        table.add_column(f"{n} tasks", justify="right")
+    for label, values in sweep["acc"].items():
+        table.add_row(label, *(f"{v:.4f}" for v in values))
+    table.add_row("trained reference", *(f"{sweep['reference_acc']:.4f}" for _ in sweep["zoo_sizes"]), style="dim")
+    return table
+
+
+@app.command("sweep")
+def sweep(
+    zoo: Path = typer.Argument(..., help="Source zoo with held-out reference members (built with include_heldout)."),
+    options: Optional[list[str]] = typer.Argument(None, metavar="[KEY=VALUE]...", help="Generator options, e.g. steps=500."),
+    sizes: str = typer.Option("16,32,64,256", "--sizes", help="Zoo task counts, comma-separated."),
+    out: Path = typer.Option(..., "--out", "-o", help="Sweep directory (a rerun resumes finished sizes)."),
+    generator: str = typer.Option("hypernet", "--generator", help="Generator fitted at every size."),
+    condition: str = typer.Option("support", "--condition", help="What the generator sees of a task."),
+    eval_tasks: int = typer.Option(0, "--eval-tasks", help="Held-out tasks evaluated (0: all)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of generator fitting and evaluation."),
+) -> None:
+    """Fit and evaluate a generator on growing subsets of a zoo; write OUT/sweep.json and OUT/report.html."""
+    import yaml
+
+    from weightspace.evaluate.sweep import run_sweep
+
+    gen_options = {}
+    for item in options or []:
+        if "=" not in item:
+            raise WeightspaceError(f"argument {item!r} is not a generator option of the form key=value.")
+        key, value = item.split("=", 1)
+        gen_options[key] = yaml.safe_load(value)
+    result = run_sweep(zoo, parse_sizes(sizes), out, generator=generator, condition=condition,
+                       generator_options=gen_options, eval_tasks=eval_tasks, seed=seed, progress=True, console=console)
+    console.print(sweep_table(result))
+    typer.echo(f"sweep: {out / 'sweep.json'}")
+    typer.echo(f"report: {out / 'report.html'}")
