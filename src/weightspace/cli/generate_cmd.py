@@ -6,31 +6,14 @@ with ``condition.`` go to the condition encoder (``condition.n_anchors=16``).
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from weightspace.cli.app import app, console
+from weightspace.cli.app import app
+from weightspace.cli.progress import progress_bar as _bar
 from weightspace.errors import WeightspaceError
-
-
-@contextmanager
-def _bar(description: str, quiet: bool) -> Iterator:
-    if quiet:
-        yield None
-        return
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TextColumn("{task.fields[info]}"), console=console, transient=True) as progress:
-        task = progress.add_task(description, total=None, info="")
-
-        def update(done: int, total: int, **info) -> None:
-            text = " ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in info.items())
-            progress.update(task, completed=done, total=total, info=text)
-
-        yield update
 
 
 @app.command("train")

@@ -25,6 +25,7 @@ from typing import Optional
 
 import typer
 
+from weightspace.cli.progress import progress_bar as _bar
 from weightspace.errors import WeightspaceError
 
 app = typer.Typer(add_completion=False, help=__doc__.split("\n\n")[0])
@@ -82,33 +83,6 @@ def _save(spec, gen, zoo, zoo_path, out, data, facts, world) -> None:
     if summary:
         line += f"; held-out accuracy {summary['generated_acc_mean']:.3f}"
     typer.echo(line)
-
-
-class _bar:
-    """A rich progress bar (or nothing), called as progress(done, total, **info)."""
-
-    def __init__(self, description: str, quiet: bool):
-        self.description, self.quiet, self.progress = description, quiet, None
-
-    def __enter__(self):
-        if self.quiet:
-            return None
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), TextColumn("{task.fields[info]}"), transient=True)
-        self.progress.start()
-        task = self.progress.add_task(self.description, total=None, info="")
-
-        def update(done: int, total: int, **info) -> None:
-            text = " ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in info.items())
-            self.progress.update(task, completed=done, total=total, info=text)
-
-        return update
-
-    def __exit__(self, *exc) -> None:
-        if self.progress is not None:
-            self.progress.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
