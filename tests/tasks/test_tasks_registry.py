@@ -82,3 +82,15 @@ def test_a_record_with_changed_config_is_refused():
 def test_malformed_records_are_clear_errors(record):
     with pytest.raises(WeightspaceError):
         family_from_dict(record)
+
+
+def test_a_record_with_other_data_is_refused():
+    from weightspace.tasks import family_from_dict, make_family
+
+    family = make_family("digits-rotate", n_tasks=4, n_heldout=2)
+    record = family.to_dict()
+    assert len(record["data_fingerprint"]) == 64 and family_from_dict(record).data_fingerprint() == record["data_fingerprint"]
+    with pytest.raises(WeightspaceError, match="differs from the data it was recorded with"):
+        family_from_dict({**record, "data_fingerprint": "0" * 64})
+    legacy = {k: v for k, v in record.items() if k != "data_fingerprint"}
+    assert family_from_dict(legacy).zoo_task_ids() == record["zoo_tasks"]

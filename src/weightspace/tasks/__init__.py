@@ -76,6 +76,12 @@ def family_from_dict(d: Mapping[str, Any]) -> TaskFamily:
                 f"task family {d['name']!r} rebuilt from its config does not reproduce the recorded {key}; "
                 "the family code changed since it was recorded, so rebuild the zoo with this version."
             )
+    recorded = d.get("data_fingerprint")  # absent in records written before fingerprints existed
+    if recorded is not None and recorded != family.data_fingerprint():
+        raise WeightspaceError(
+            f"the data of task family {d['name']!r} differs from the data it was recorded with (another dataset "
+            "version or split); its members would be paired with the wrong tasks, so rebuild the zoo."
+        )
     return family
 
 

@@ -8,6 +8,7 @@ tasks and held-out tasks, disjoint by construction, and the split is recorded in
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any, ClassVar, Sequence
 
@@ -93,10 +94,24 @@ class TaskFamily:
         """Constructor arguments; ``make_family(name, **config())`` rebuilds the family."""
         raise NotImplementedError
 
+    def data_fingerprint(self) -> str:
+        """sha256 of the first zoo task's data: a zoo records it, so a change in the data behind
+        the same task ids (a new dataset version, a changed split) is caught, not silently paired."""
+        cached = getattr(self, "_data_fingerprint", None)
+        if cached is None:
+            task = self.task(self.zoo_task_ids()[0])
+            h = hashlib.sha256()
+            for t in (task.x_train, task.y_train, task.x_test, task.y_test):
+                h.update(str(tuple(t.shape)).encode())
+                h.update(t.detach().contiguous().numpy().tobytes())
+            cached = self._data_fingerprint = h.hexdigest()
+        return cached
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "config": self.config(),
             "zoo_tasks": self.zoo_task_ids(),
             "heldout_tasks": self.heldout_task_ids(),
+            "data_fingerprint": self.data_fingerprint(),
         }
