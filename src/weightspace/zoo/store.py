@@ -86,6 +86,8 @@ class Zoo:
         path = Path(path)
         if (path / "zoo.json").is_file():
             zoo = cls.open(path)
+            if "data_fingerprint" not in zoo.family:  # recorded before fingerprints: compare the rest
+                family = {k: v for k, v in family.items() if k != "data_fingerprint"}
             for what, mine, theirs in (("architecture", arch.to_dict(), zoo.arch.to_dict()),
                                        ("task family", family, zoo.family)):
                 if _json_normal(mine) != _json_normal(theirs):
