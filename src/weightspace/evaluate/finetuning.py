@@ -17,6 +17,7 @@ from weightspace.adapt.finetune import FinetuneConfig, finetune, seconds_per_ste
 from weightspace.evaluate.context import ZooContext
 from weightspace.evaluate.cost import training_flops
 from weightspace.evaluate.methods import Method
+from weightspace.spec import stack_members
 
 DATA = ("support", "train")
 
@@ -56,7 +57,7 @@ def finetune_methods(ctx: ZooContext, start: Method, start_name: str, cfg: Finet
                      budget: int, eval_every: int, per_step: dict[str, float], seed: int = 0,
                      progress=None) -> tuple[list[Method], dict[str, Curve]]:
     """Fine-tuned methods from ``start`` for every k in ``steps`` and the budget, on each data source."""
-    init = {n: torch.stack([w[n] for w in start.weights]) for n in ctx.spec.names}
+    init = stack_members(start.weights, ctx.spec)
     keep = sorted(set(steps) | {budget})
     test = test_sets(ctx)
     methods, curves = [], {}

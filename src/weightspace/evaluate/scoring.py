@@ -16,6 +16,7 @@ from weightspace.evaluate.context import ZooContext
 from weightspace.evaluate.methods import Method
 from weightspace.evaluate.novelty import error_iou_max
 from weightspace.evaluate.predict import predict_members
+from weightspace.spec import stack_members
 
 
 @dataclass
@@ -36,7 +37,7 @@ def score_methods(ctx: ZooContext, methods: list[Method], progress=None) -> tupl
         zoo_pred, _ = predict_members(ctx.arch, ctx.params, task.x_test, task.y_test)
         zoo_err = zoo_pred != task.y_test
         zoo_acc.append(1 - zoo_err.float().mean(1))
-        stacked = {n: torch.stack([m.weights[t][n] for m in methods]) for n in ctx.spec.names}
+        stacked = stack_members((m.weights[t] for m in methods), ctx.spec)
         pred, _ = predict_members(ctx.arch, stacked, task.x_test, task.y_test)
         err = pred != task.y_test
         cols["acc"][:, t] = 1 - err.float().mean(1)

@@ -12,12 +12,9 @@ from typing import Any, Sequence
 
 import torch
 
+from weightspace.spec import stack_members
 from weightspace.symmetry.permute import apply_permutation
 from weightspace.symmetry.weight_matching import match_weights
-
-
-def _stack(weights: Sequence[dict[str, torch.Tensor]], names) -> dict[str, torch.Tensor]:
-    return {n: torch.stack([w[n] for w in weights]) for n in names}
 
 
 def weight_map(ctx, methods: Sequence, keys: Sequence[str], seed: int = 0) -> dict[str, Any]:
@@ -45,7 +42,7 @@ def weight_map(ctx, methods: Sequence, keys: Sequence[str], seed: int = 0) -> di
     for key in keys:
         m = by_key.get(key)
         if m is not None and m.weights:
-            points[key] = project(_stack(m.weights, spec.names))
+            points[key] = project(stack_members(m.weights, spec))
     return {
         "explained_variance": ratio,
         "zoo": {"xy": zoo_xy, "descriptor": ctx.descriptors.tolist(), "task_id": [r.task_id for r in ctx.records]},

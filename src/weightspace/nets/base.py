@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from weightspace.errors import WeightspaceError
-from weightspace.spec import WeightSpec
+from weightspace.spec import WeightSpec, stack_members
 
 INIT_SCHEMES = ("uniform", "kaiming", "xavier")
 
@@ -68,7 +68,7 @@ class Architecture:
 
     def init_params_stacked(self, seeds, scheme: str = "uniform") -> dict[str, torch.Tensor]:
         members = [self.init_params(s, scheme) for s in seeds]
-        return {n: torch.stack([m[n] for m in members]) for n in self.spec().names}
+        return stack_members(members, self.spec())
 
     # Architectures say which tensors are weights, biases and norm parameters, and fan-ins.
     def _tensor_kind(self, name: str) -> str:

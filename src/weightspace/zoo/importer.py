@@ -28,6 +28,7 @@ import torch
 
 from weightspace.errors import WeightspaceError
 from weightspace.io import load_safetensors
+from weightspace.spec import stack_members
 from weightspace.zoo.manifest import MemberRecord, member_key
 from weightspace.zoo.store import Zoo, member_checksum
 
@@ -72,7 +73,7 @@ def import_checkpoints(zoo: Zoo, files: list[str | Path], task_id: str | None = 
                                     optimizer={}, metrics=member_metrics, train_seconds=float(row.get("train_seconds", 0.0)),
                                     step=step, final=True, split=split))
         members.append({n: params[n] for n in zoo.spec.names})
-    stacked = {n: torch.stack([m[n] for m in members]) for n in zoo.spec.names}
+    stacked = stack_members(members, zoo.spec)
     return zoo.add(records, stacked)
 
 
