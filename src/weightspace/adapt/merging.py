@@ -3,7 +3,8 @@
 Members trained from independent initialisations sit in different permutations of the same
 solutions, so they are first aligned to their barycentre (weight matching to a mean that is
 recomputed a few times). Members fine-tuned from one shared start already share a frame and are
-used as they are.
+used as they are. An architecture whose symmetry has a closed-form canonical form (LoRA's A/B
+gauge: ``arch.canonical_frame``) is put in that frame instead of searched for one.
 """
 
 from __future__ import annotations
@@ -22,10 +23,17 @@ def needs_alignment(inits: Sequence[str]) -> bool:
 
 
 def common_frame(spec: WeightSpec, stacked: Mapping[str, torch.Tensor], align: bool, iters: int = 3,
-                 seed: int = 0, progress: Callable[[int, int], None] | None = None) -> dict[str, torch.Tensor]:
-    """The zoo in one frame: barycentre-aligned when ``align``, else unchanged."""
+                 seed: int = 0, progress: Callable[[int, int], None] | None = None,
+                 arch=None) -> dict[str, torch.Tensor]:
+    """The zoo in one frame when ``align`` (the arch's canonical frame if it has one, else
+    barycentre alignment), else unchanged."""
     if not align:
         return {n: stacked[n] for n in spec.names}
+    if hasattr(arch, "canonical_frame"):
+        framed = arch.canonical_frame({n: stacked[n] for n in spec.names})
+        if progress is not None:
+            progress(1, 1)
+        return framed
     return align_zoo(spec, stacked, reference=None, iters=iters, seed=seed, progress=progress)[0]
 
 

@@ -59,6 +59,13 @@ def tasks_cmd(family_json: Optional[str] = typer.Option(None, "--family", help="
                 typer.echo(f"{split}\t{task_id}\t{family.description(task_id)}")
 
 
+def spread(ids: list[str], n: int) -> list[str]:
+    """``n`` ids evenly spaced over ``ids`` (which are grouped by kind), so every kind is sampled."""
+    if n >= len(ids):
+        return list(ids)
+    return [ids[int(i * len(ids) / n)] for i in range(n)]
+
+
 @lora_app.command("build")
 def build_cmd(
     out: Path = typer.Option(..., "--out", help="Zoo directory (a rerun with the same settings resumes it)."),
@@ -72,7 +79,7 @@ def build_cmd(
     batch_size: int = typer.Option(16, "--batch-size", help="Sentences per step."),
     seeds: int = typer.Option(1, "--seeds", help="LoRAs per task, each from its own seed."),
     heldout_models: bool = typer.Option(True, "--heldout-models/--no-heldout-models", help="Also train reference LoRAs on held-out tasks."),
-    max_tasks: int = typer.Option(0, "--max-tasks", help="Only the first N zoo and N held-out tasks (0: all)."),
+    max_tasks: int = typer.Option(0, "--max-tasks", help="Only N zoo tasks spread over the family and the first N held-out tasks (0: all)."),
     family_json: Optional[str] = typer.Option(None, "--family", help="Family options as JSON."),
     workers: int = typer.Option(2, "--workers", help="Worker processes, one torch thread each; 0 trains here."),
     chunk: int = typer.Option(4, "--chunk", help="LoRAs per job and per stored shard."),
@@ -86,17 +93,21 @@ def build_cmd(
     from weightspace.text.lora_train import LoRATrainConfig
     from weightspace.text.lora_zoo import build_lora_zoo
 
-    family = _family(_json_option(family_json, "--family"))
     try:
         layer_ids = tuple(int(i) for i in layers.split(",") if i.strip())
     except ValueError:
         raise WeightspaceError(f"--layers {layers!r} must be comma-separated layer numbers such as 4,5.") from None
+    # Hidden inputs by default: the frozen layers below the adapters run once per sentence, not
+    # once per member and step, in every later stage (generator training, evaluation).
+    options = {"inputs": "hidden", "hidden_layer": min(layer_ids, default=0), **_json_option(family_json, "--family")}
+    family = _family(options)
     arch = LoRAMiniLM(n_classes=family.n_classes, layers=layer_ids, rank=rank, alpha=alpha,
-                      modules=tuple(m.strip() for m in modules.split(",") if m.strip()), max_length=family.max_length)
+                      modules=tuple(m.strip() for m in modules.split(",") if m.strip()), max_length=family.max_length,
+                      inputs=family.inputs)
     cfg = LoRATrainConfig(steps=steps, lr=lr, head_lr=head_lr, batch_size=batch_size)
     task_ids = None
     if max_tasks > 0:
-        task_ids = family.zoo_task_ids()[:max_tasks] + (family.heldout_task_ids()[:max_tasks] if heldout_models else [])
+        task_ids = spread(family.zoo_task_ids(), max_tasks) + (family.heldout_task_ids()[:max_tasks] if heldout_models else [])
     with Progress(console=console, disable=quiet) as bar:
         job = bar.add_task("LoRA zoo", total=None)
         zoo = build_lora_zoo(out, family, arch, cfg, seeds_per_task=seeds, include_heldout=heldout_models,

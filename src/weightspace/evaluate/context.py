@@ -93,7 +93,7 @@ def load_context(zoo_dir: str | Path, n_tasks: int = 0, align_iters: int = 3, re
     spec = zoo.spec
     align = needs_alignment([r.init for r in records])
     began = time.perf_counter()
-    framed = common_frame(spec, params, align, iters=align_iters, seed=seed, progress=progress)
+    framed = common_frame(spec, params, align, iters=align_iters, seed=seed, progress=progress, arch=zoo.arch)
     align_seconds = time.perf_counter() - began
     family = family_from_dict(zoo.family)
     neighbours = AlignedNeighbours(spec, framed, refine=refine, seed=seed)

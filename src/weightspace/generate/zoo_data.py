@@ -66,9 +66,9 @@ def from_zoo(zoo, condition: str = "support", align: bool = False, condition_opt
             built[r.task_id] = family.task(r.task_id)
     tasks = [built[r.task_id] for r in records]
     if align:
-        from weightspace.symmetry.align_zoo import align_zoo
+        from weightspace.adapt.merging import common_frame
 
-        params, _ = align_zoo(zoo.spec, params, progress=progress)
+        params = common_frame(zoo.spec, params, True, progress=progress, arch=zoo.arch)
     source = {"zoo": str(zoo.path), "init": zoo_init_kind(records), "family": family.to_dict()}
     return from_params(zoo.arch, params, tasks, condition, family, condition_options, aligned=align, source=source)
 

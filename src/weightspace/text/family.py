@@ -13,8 +13,13 @@ topics and zoo languages, so no zoo member ever saw a held-out topic or language
 seeded fraction of topic pairs and language pairs is held out (every task of that pair).
 
 Both classes of a task get the same number of sentences (min of the pools, capped), so chance
-accuracy is 50%. Inputs are token ids (see ``TextTask``); texts are kept for probes and
-embeddings. Everything is a deterministic function of the config and the installed corpus.
+accuracy is 50%. Everything is a deterministic function of the config and the installed corpus.
+
+Inputs (``inputs``): ``"ids"`` gives token ids (see ``TextTask``); ``"hidden"`` gives the frozen
+MiniLM's activations entering layer ``hidden_layer`` with the attention mask as a last channel,
+(N, max_length, 385), which is what a LoRA on layers >= hidden_layer needs
+(``LoRAMiniLM(inputs="hidden")``): every batched trainer, evaluator and generator then runs only
+the adapted layers. Texts ride along either way, for probes and text conditions.
 """
 
 from __future__ import annotations
@@ -37,8 +42,10 @@ Source = tuple[str, str]  # (language, topic)
 
 @dataclass
 class TextTask(Task):
-    """A Task whose inputs are token ids: ``x_*`` are int64 (N, L) ids of the base tokenizer,
-    padded with 0 (so the attention mask is ``x != 0``). The sentences themselves ride along."""
+    """A text Task. With ``inputs="ids"`` the ``x_*`` are int64 (N, L) ids of the base tokenizer,
+    padded with 0 (so the attention mask is ``x != 0``); with ``inputs="hidden"`` they are float
+    (N, max_length, 385) frozen activations plus mask (see the module docstring). The sentences
+    themselves ride along."""
 
     texts_train: tuple[str, ...] = ()
     texts_test: tuple[str, ...] = ()
@@ -76,12 +83,17 @@ class ChatterbotFamily(TaskFamily):
                  test_fraction: float = 0.3, support_per_class: int = 10, max_unk_rate: float = 0.2,
                  heldout_topics: tuple[str, ...] = ("food", "movies"), heldout_languages: tuple[str, ...] = ("italian",),
                  heldout_pair_fraction: float = 0.1, kinds: tuple[str, ...] = ("topic", "pooled", "rest", "lang"),
-                 seed: int = 0, data_dir: str | None = None):
+                 seed: int = 0, data_dir: str | None = None, inputs: str = "ids", hidden_layer: int = 4):
         self.max_length, self.min_per_class, self.max_per_class = int(max_length), int(min_per_class), int(max_per_class)
         self.test_fraction, self.support_per_class = float(test_fraction), int(support_per_class)
         self.max_unk_rate, self.heldout_pair_fraction, self.seed = float(max_unk_rate), float(heldout_pair_fraction), int(seed)
         self.heldout_topics, self.heldout_languages = tuple(heldout_topics), tuple(heldout_languages)
         self.kinds, self.data_dir = tuple(kinds), data_dir
+        self.inputs, self.hidden_layer = str(inputs), int(hidden_layer)
+        if self.inputs not in ("ids", "hidden") or not 0 <= self.hidden_layer <= 5:
+            raise WeightspaceError(f"chatterbot family: inputs must be 'ids' or 'hidden' and hidden_layer 0..5 "
+                                   f"(got {inputs!r}, {hidden_layer}).")
+        self._tasks: dict[str, TextTask] = {}  # built tasks, most recent last (hidden inputs are costly)
         unknown = sorted(set(self.kinds) - {"topic", "pooled", "rest", "lang"})
         if unknown:
             raise WeightspaceError(f"unknown task kind {unknown[0]!r}; choose from topic, pooled, rest, lang.")
@@ -102,7 +114,7 @@ class ChatterbotFamily(TaskFamily):
         self.topics, self.languages = topics, list(self.corpus)
         self.scripts = {l: script_of(s for ss in t.values() for s in ss) for l, t in self.corpus.items()}
         self._defs = {d.task_id: d for d in self._enumerate()}
-        self.input_shape = (self.max_length,)
+        self.input_shape = (self.max_length,) if self.inputs == "ids" else (self.max_length, 385)
         self.n_classes = 2
         self.descriptor_names = tuple(f"topic:{t}" for t in topics) + tuple(f"lang:{l}" for l in self.languages) + \
             tuple(f"kind:{k}" for k in ("topic", "pooled", "rest", "lang"))
@@ -173,7 +185,14 @@ class ChatterbotFamily(TaskFamily):
         return [i for i, d in self._defs.items() if not d.heldout]
 
     def heldout_task_ids(self) -> list[str]:
-        return [i for i, d in self._defs.items() if d.heldout]
+        """Held-out tasks interleaved by kind (topic, pooled, rest, lang, topic, ...), so that
+        evaluating the first N covers every kind rather than the first kind only."""
+        by_kind: dict[str, list[str]] = {}
+        for i, d in self._defs.items():
+            if d.heldout:
+                by_kind.setdefault(d.kind, []).append(i)
+        queues = [by_kind[k] for k in ("topic", "pooled", "rest", "lang") if k in by_kind]
+        return [q[j] for j in range(max(map(len, queues), default=0)) for q in queues if j < len(q)]
 
     def descriptor(self, task_id: str) -> tuple[float, ...]:
         """Per topic and language: +1 only in class 1, -1 only in class 0, +0.5 in both, else
@@ -198,8 +217,47 @@ class ChatterbotFamily(TaskFamily):
         return self._defs[task_id]
 
     def task(self, task_id: str) -> TextTask:
-        from weightspace.text.base_model import tokenize
+        if task_id in self._tasks:
+            self._tasks[task_id] = self._tasks.pop(task_id)  # most recently used last
+            return self._tasks[task_id]
+        task = self._build_task(task_id)
+        self._tasks[task_id] = task
+        while len(self._tasks) > self.task_cache:
+            self._tasks.pop(next(iter(self._tasks)))
+        return task
 
+    task_cache = 512  # tasks kept built; with hidden inputs one task holds about 10 MB
+
+    def data_fingerprint(self) -> str:
+        """sha256 of the first zoo task's token ids and labels, whatever ``inputs`` is: hidden
+        activations differ in the last bits between machines, the data behind them does not."""
+        cached = getattr(self, "_data_fingerprint", None)
+        if cached is None:
+            from weightspace.text.base_model import tokenize
+
+            task = self.task(self.zoo_task_ids()[0])
+            h = hashlib.sha256()
+            for t in (tokenize(task.texts_train, self.max_length), task.y_train,
+                      tokenize(task.texts_test, self.max_length), task.y_test):
+                h.update(str(tuple(t.shape)).encode())
+                h.update(t.detach().contiguous().numpy().tobytes())
+            cached = self._data_fingerprint = h.hexdigest()
+        return cached
+
+    def _inputs(self, texts) -> torch.Tensor:
+        from weightspace.text.base_model import PAD_ID, base_model, tokenize
+
+        ids = tokenize(texts, self.max_length)
+        if self.inputs == "ids":
+            return ids
+        from weightspace.text.lora import join_hidden
+
+        # A fixed width, so that every task's inputs stack into one batch
+        ids = torch.nn.functional.pad(ids, (0, self.max_length - ids.shape[1]), value=PAD_ID)
+        hidden = base_model(self.max_length).lower_hidden(ids, self.hidden_layer)
+        return join_hidden(hidden, ids != PAD_ID)
+
+    def _build_task(self, task_id: str) -> TextTask:
         d = self._def(task_id)
         pool0, pool1 = self._pool(d.classes[0]), self._pool(d.classes[1])
         pools = [sorted(pool0 - pool1), sorted(pool1 - pool0)]
@@ -219,9 +277,9 @@ class ChatterbotFamily(TaskFamily):
         support_texts = tuple(texts_train[i] for i in sup)
         return TextTask(
             task_id=task_id, family=self.name, descriptor=self.descriptor(task_id), description=d.description,
-            x_train=tokenize(texts_train, self.max_length), y_train=torch.as_tensor(y_train, dtype=torch.long),
-            x_test=tokenize(texts_test, self.max_length), y_test=torch.tensor([y for _, y in test], dtype=torch.long),
-            support_x=tokenize(support_texts, self.max_length), support_y=torch.as_tensor(y_train[sup], dtype=torch.long),
+            x_train=self._inputs(texts_train), y_train=torch.as_tensor(y_train, dtype=torch.long),
+            x_test=self._inputs(texts_test), y_test=torch.tensor([y for _, y in test], dtype=torch.long),
+            support_x=self._inputs(support_texts), support_y=torch.as_tensor(y_train[sup], dtype=torch.long),
             n_classes=2, texts_train=texts_train, texts_test=texts_test, support_texts=support_texts, kind=d.kind,
             class_names=d.class_names, languages=tuple(sorted({l for c in d.classes for l, _ in c})),
         )
@@ -241,6 +299,7 @@ class ChatterbotFamily(TaskFamily):
             "max_unk_rate": self.max_unk_rate, "heldout_topics": list(self.heldout_topics),
             "heldout_languages": list(self.heldout_languages), "heldout_pair_fraction": self.heldout_pair_fraction,
             "kinds": list(self.kinds), "seed": self.seed, "data_dir": self.data_dir,
+            "inputs": self.inputs, "hidden_layer": self.hidden_layer,
         }
 
     def counts(self) -> dict[str, dict[str, int]]:

@@ -49,6 +49,16 @@ def layer_weights(arch: LoRAMiniLM, params: Mapping[str, torch.Tensor], model: B
     return out
 
 
+def join_hidden(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(N, L, 384) activations and their (N, L) keep-mask as one (N, L, 385) float input."""
+    return torch.cat([hidden, mask.to(hidden.dtype).unsqueeze(-1)], dim=-1)
+
+
+def split_hidden(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The inverse of ``join_hidden``."""
+    return x[..., :-1], x[..., -1] > 0.5
+
+
 def _trim(hidden: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Drop padding columns that no row of this batch uses (batches of short sentences run faster)."""
     width = int(mask.sum(1).max().item()) if mask.numel() else 1
@@ -56,13 +66,16 @@ def _trim(hidden: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch
 
 
 def embeddings_from_hidden(arch: LoRAMiniLM, params: Mapping[str, torch.Tensor], hidden: torch.Tensor,
-                           mask: torch.Tensor, start: int | None = None, model: BaseModel | None = None) -> torch.Tensor:
-    """Adapted, normalised sentence embeddings from activations entering layer ``start``."""
+                           mask: torch.Tensor, start: int | None = None, model: BaseModel | None = None,
+                           trim: bool = True) -> torch.Tensor:
+    """Adapted, normalised sentence embeddings from activations entering layer ``start``.
+    ``trim`` drops unused padding columns first (not under vmap, where the mask may differ per member)."""
     model = model or base_model(arch.max_length)
     start = arch.first_layer if start is None else start
     if start > arch.first_layer:
         raise ValueError(f"activations entering layer {start} are past the first adapted layer {arch.first_layer}")
-    hidden, mask = _trim(hidden, mask)
+    if trim:
+        hidden, mask = _trim(hidden, mask)
     h = model.run_layers(hidden, mask, start, model.n_layers, weights=layer_weights(arch, params, model))
     return mean_pool(h, mask)
 
@@ -72,8 +85,9 @@ def head(params: Mapping[str, torch.Tensor], emb: torch.Tensor) -> torch.Tensor:
 
 
 def logits_from_hidden(arch: LoRAMiniLM, params: Mapping[str, torch.Tensor], hidden: torch.Tensor,
-                       mask: torch.Tensor, start: int | None = None, model: BaseModel | None = None) -> torch.Tensor:
-    return head(params, embeddings_from_hidden(arch, params, hidden, mask, start, model))
+                       mask: torch.Tensor, start: int | None = None, model: BaseModel | None = None,
+                       trim: bool = True) -> torch.Tensor:
+    return head(params, embeddings_from_hidden(arch, params, hidden, mask, start, model, trim))
 
 
 def embeddings(arch: LoRAMiniLM, params: Mapping[str, torch.Tensor], ids: torch.Tensor,
@@ -88,6 +102,12 @@ def embeddings(arch: LoRAMiniLM, params: Mapping[str, torch.Tensor], ids: torch.
 def logits(arch: LoRAMiniLM, params: Mapping[str, torch.Tensor], ids: torch.Tensor,
            model: BaseModel | None = None) -> torch.Tensor:
     return head(params, embeddings(arch, params, ids, model))
+
+
+def _batched(x: torch.Tensor) -> bool:
+    """Whether ``x`` carries a vmap batch dimension (then its values differ per member)."""
+    check = getattr(torch._C._functorch, "is_batchedtensor", None)
+    return True if check is None else bool(check(x))
 
 
 class LoRAClassifierModule(nn.Module):
@@ -120,5 +140,10 @@ class LoRAClassifierModule(nn.Module):
             out[name] = obj
         return out
 
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        return logits(self.arch, self._params(), ids, self.base)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.arch.inputs == "hidden":
+            hidden, mask = split_hidden(x)
+            # Inputs shared by every member of a vmapped call are plain tensors and can be cut to
+            # their longest sentence (about 2x less work on chatterbot); per-member inputs cannot.
+            return logits_from_hidden(self.arch, self._params(), hidden, mask, model=self.base, trim=not _batched(x))
+        return logits(self.arch, self._params(), x, self.base)

@@ -40,6 +40,7 @@ MODULES: dict[str, tuple[str, tuple[int, int]]] = {
     "ffn_out": ("output.dense", (HIDDEN, FFN)),
 }
 N_BASE_LAYERS = 6
+INPUTS = ("ids", "hidden")
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,11 @@ class LoRAMiniLM(Architecture):
     alpha: float = 8.0
     base: str = "sentence-transformers/all-MiniLM-L6-v2"
     max_length: int = 32
+    # "ids": forward takes token ids and runs the whole base model. "hidden": forward takes the
+    # frozen activations entering the first adapted layer with the attention mask as one more
+    # channel, (N, L, 384 + 1), as the chatterbot family makes them with inputs="hidden"; every
+    # batched (vmapped) trainer, evaluator and generator then skips the frozen lower layers.
+    inputs: str = "ids"
     name: ClassVar[str] = "lora-minilm"
 
     def __post_init__(self):
@@ -65,6 +71,8 @@ class LoRAMiniLM(Architecture):
             raise WeightspaceError(f"LoRA modules {list(self.modules)} must be distinct names from {', '.join(MODULES)}.")
         if int(self.rank) < 1 or int(self.n_classes) < 2:
             raise WeightspaceError(f"LoRA rank must be >= 1 and n_classes >= 2 (got rank={self.rank}, n_classes={self.n_classes}).")
+        if self.inputs not in INPUTS:
+            raise WeightspaceError(f"LoRA inputs {self.inputs!r} must be one of {', '.join(INPUTS)}.")
         object.__setattr__(self, "rank", int(self.rank))
         object.__setattr__(self, "n_classes", int(self.n_classes))
         object.__setattr__(self, "alpha", float(self.alpha))
@@ -108,9 +116,25 @@ class LoRAMiniLM(Architecture):
                 out[t.name] = (torch.rand(t.shape, generator=g) * 2 - 1) / math.sqrt(fan_in)
         return out
 
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of one hidden input, (max_length, 385). Token ids are padded to each set's
+        longest sentence and have no fixed shape: for them this attribute does not exist, and
+        callers take the shape from the data (``getattr(arch, "input_shape", x.shape[1:])``)."""
+        if self.inputs == "ids":
+            raise AttributeError("token-id inputs have no fixed shape")
+        return (self.max_length, HIDDEN + 1)
+
+    def canonical_frame(self, stacked: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Members in one frame: every (A, B) pair gauge-fixed in closed form from the SVD of
+        B A, so equal ΔW means equal tensors (no alignment search is needed for LoRA)."""
+        from weightspace.text.lora import canonicalize_lora
+
+        return canonicalize_lora(self, stacked)
+
     def module(self) -> nn.Module:
-        """A module whose parameters are the spec tensors; forward(ids) -> logits runs the frozen
-        base model with this LoRA applied (the base model loads on first use)."""
+        """A module whose parameters are the spec tensors; forward(x) -> logits runs the frozen
+        base model with this LoRA applied, from token ids or from hidden inputs (see ``inputs``)."""
         from weightspace.text.lora import LoRAClassifierModule
 
         return LoRAClassifierModule(self)

@@ -47,6 +47,10 @@ class Batchable:
 
 def prepare(arch: LoRAMiniLM, ids: torch.Tensor, cache: bool, model: BaseModel,
             hidden_cache: HiddenCache | None = None) -> Batchable:
+    """``ids`` are token ids, or hidden inputs already (``arch.inputs == "hidden"``)."""
+    if arch.inputs == "hidden":
+        hidden, mask = lora.split_hidden(ids)
+        return Batchable(hidden, mask, arch.first_layer)
     mask = ids != PAD_ID
     if not cache:
         return Batchable(ids, mask, None)

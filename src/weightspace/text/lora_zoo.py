@@ -64,6 +64,17 @@ def train_chunk(payload: dict) -> dict:
     return {"params": stacked, "metrics": metrics, "descriptors": descriptors}
 
 
+def check_inputs(arch: LoRAMiniLM, family) -> None:
+    """The LoRA's inputs must be what the family makes: token ids, or activations entering
+    exactly the first adapted layer."""
+    inputs, layer = getattr(family, "inputs", "ids"), getattr(family, "hidden_layer", None)
+    if arch.inputs != inputs or (inputs == "hidden" and layer != arch.first_layer):
+        raise WeightspaceError(
+            f"the LoRA takes {arch.inputs} inputs from layer {arch.first_layer}, the family makes {inputs}"
+            + (f" from layer {layer}" if inputs == "hidden" else "")
+            + "; build both with the same inputs (and hidden_layer = the lowest adapted layer).")
+
+
 def _records(chunk: list[Job], result: dict, cfg: LoRATrainConfig) -> list[MemberRecord]:
     return [MemberRecord(member_key(j.task_id, j.seed, cfg.steps), j.task_id, result["descriptors"][i], j.seed,
                          INIT_LABEL, to_dict(cfg), {k: v for k, v in result["metrics"][i].items() if k != "seconds"},
@@ -85,6 +96,7 @@ def build_lora_zoo(out_dir: str | Path, family, arch: LoRAMiniLM, cfg: LoRATrain
 
     if arch.n_classes != family.n_classes:
         raise WeightspaceError(f"the LoRA head has {arch.n_classes} classes, the family's tasks have {family.n_classes}.")
+    check_inputs(arch, family)
     if chunk_size < 1 or seeds_per_task < 1:
         raise WeightspaceError("chunk_size and seeds_per_task must be at least 1.")
     jobs = plan_jobs(family, seeds_per_task, include_heldout, seed)

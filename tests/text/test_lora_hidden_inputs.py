@@ -1,0 +1,88 @@
+"""Hidden inputs: the chatterbot family hands LoRA models the frozen activations entering the
+first adapted layer, and every generic (vmapped) path gives what the token-id path gives."""
+
+import pytest
+import torch
+
+from weightspace.errors import WeightspaceError
+from weightspace.evaluate.predict import predict_members
+from weightspace.text import lora
+from weightspace.text.lora_arch import LoRAMiniLM
+
+
+@pytest.fixture(scope="module")
+def hidden_family():
+    from weightspace.text.family import ChatterbotFamily
+
+    return ChatterbotFamily(max_per_class=24, support_per_class=4, inputs="hidden")
+
+
+def _random_lora(arch, seed):
+    g = torch.Generator().manual_seed(seed)
+    return {k: (v if not k.endswith("lora_B") else 0.05 * torch.randn(v.shape, generator=g))
+            for k, v in arch.init_params(seed).items()}
+
+
+def test_hidden_tasks_match_id_tasks(small_family, hidden_family):
+    task_id = hidden_family.heldout_task_ids()[0]
+    ids, hid = small_family.task(task_id), hidden_family.task(task_id)
+    assert hid.x_train.shape == (len(ids.y_train), 32, 385) and hid.x_train.dtype == torch.float32
+    assert torch.equal(ids.y_test, hid.y_test) and ids.support_texts == hid.support_texts
+    _, mask = lora.split_hidden(hid.x_test)
+    assert torch.equal(mask.sum(1), (ids.x_test != 0).sum(1))  # the mask channel is the padding mask
+    assert hidden_family.data_fingerprint() == small_family.data_fingerprint()  # the data, not the floats
+
+
+def test_module_forward_and_vmapped_predictions_equal_the_id_path(small_family, hidden_family, model):
+    task_id = hidden_family.heldout_task_ids()[0]
+    ids, hid = small_family.task(task_id), hidden_family.task(task_id)
+    arch_ids, arch_hid = LoRAMiniLM(), LoRAMiniLM(inputs="hidden")
+    members = [_random_lora(arch_ids, s) for s in (1, 2, 3)]
+    expected = torch.stack([lora.logits(arch_ids, p, ids.x_test, model) for p in members])
+    module = arch_hid.module()
+    got = torch.stack([torch.func.functional_call(module, p, (hid.x_test,)) for p in members])
+    assert torch.allclose(got, expected, atol=1e-4)
+    stacked = {k: torch.stack([p[k] for p in members]) for k in members[0]}
+    preds, _ = predict_members(arch_hid, stacked, hid.x_test, hid.y_test)  # vmap over members
+    assert torch.equal(preds, expected.argmax(-1))
+
+
+def test_training_on_hidden_inputs_equals_training_on_ids(small_family, hidden_family, model):
+    from weightspace.text.lora_train import LoRATrainConfig, train_lora
+
+    task_id = hidden_family.zoo_task_ids()[0]
+    ids, hid = small_family.task(task_id), hidden_family.task(task_id)
+    cfg = LoRATrainConfig(steps=3, batch_size=8)
+    a, _ = train_lora(LoRAMiniLM(), ids.x_train, ids.y_train, 0, cfg, model=model)
+    b, _ = train_lora(LoRAMiniLM(inputs="hidden"), hid.x_train, hid.y_train, 0, cfg, model=model)
+    assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
+
+
+def test_canonical_frame_keeps_every_delta_w():
+    arch = LoRAMiniLM(inputs="hidden")
+    members = [_random_lora(arch, s) for s in (4, 5)]
+    stacked = {k: torch.stack([p[k] for p in members]) for k in members[0]}
+    framed = arch.canonical_frame(stacked)
+    for i in range(2):
+        before = lora.delta_weights(arch, members[i])
+        after = lora.delta_weights(arch, {k: v[i] for k, v in framed.items()})
+        assert all(torch.allclose(before[k], after[k], atol=1e-6) for k in before)
+    assert torch.equal(framed["head.weight"], stacked["head.weight"])
+
+
+def test_mismatched_inputs_are_refused(small_family, hidden_family):
+    from weightspace.text.lora_zoo import check_inputs
+
+    check_inputs(LoRAMiniLM(inputs="hidden"), hidden_family)
+    with pytest.raises(WeightspaceError, match="same inputs"):
+        check_inputs(LoRAMiniLM(), hidden_family)
+    with pytest.raises(WeightspaceError, match="same inputs"):
+        check_inputs(LoRAMiniLM(inputs="hidden", layers=(3, 5)), hidden_family)
+    with pytest.raises(WeightspaceError, match="inputs"):
+        LoRAMiniLM(inputs="embeddings")
+
+
+def test_heldout_tasks_interleave_the_kinds(family):
+    first = [family._def(t).kind for t in family.heldout_task_ids()[:4]]
+    assert sorted(first) == ["lang", "pooled", "rest", "topic"]
+    assert sorted(family.heldout_task_ids()) == sorted(i for i, d in family._defs.items() if d.heldout)
