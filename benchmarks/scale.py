@@ -67,7 +67,7 @@ def measured(fn):
     return out, time.perf_counter() - t, _status("VmHWM") - before
 
 
-def worker(size: str, generator: str, members: int, epochs: float, flow_steps: int) -> dict:
+def worker(size: str, generator: str, members: int, epochs: float, flow_steps: int, device: str = "cpu") -> dict:
     import torch
 
     from weightspace.encode.descriptor import DescriptorEncoder
@@ -96,16 +96,21 @@ def worker(size: str, generator: str, members: int, epochs: float, flow_steps: i
         tokens = sum(math.ceil(t.numel / c.chunk) for t in spec.tensors)
         per_step = c.batch_size * min(c.tokens_per_member, tokens)
         steps = max(1, math.ceil(epochs * members * tokens / per_step))
-        gen = make_generator("token-flow", steps=steps)
+        gen = make_generator("token-flow", steps=steps, device=device)
     else:
         steps = flow_steps
         gen = make_generator(generator, steps=steps)
+    if device == "cuda":  # the warm-up ran on the CPU: pay CUDA's start-up here, outside the timing
+        make_generator(generator, steps=2, device="cuda").fit(synthetic((4,), 2))
+        torch.cuda.reset_peak_memory_stats()
     _, fit_s, fit_bytes = measured(lambda: gen.fit(data))
+    gpu_mb = torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else 0.0
     cond = conditions[0]
     _, _, sample_bytes = measured(lambda: gen.sample(cond, 1, deterministic=True))  # first call: its memory
     _, sample_s, _ = measured(lambda: gen.sample(cond, 1, deterministic=True))  # second call: its time
     saved = {**gen.codec.state(), **gen._model_state()}  # every tensor the generator directory holds
-    return {"size": size, "generator": generator, "weights": spec.numel, "steps": steps, "fit_s": fit_s,
+    return {"size": size, "generator": generator, "device": device, "fit_gpu_mb": gpu_mb,
+            "weights": spec.numel, "steps": steps, "fit_s": fit_s,
             "fit_mb": fit_bytes / 2**20, "step_ms": 1000 * fit_s / steps, "sample_s": sample_s,
             "sample_mb": sample_bytes / 2**20, "saved_floats": sum(v.numel() for v in saved.values())}
 
@@ -123,6 +128,8 @@ def growth(rows: list[dict], key: str) -> list[str]:
 def table(rows: list[dict]) -> str:
     cols = [("fit_s", "fit s", ".2f"), ("step_ms", "ms/step", ".1f"), ("fit_mb", "fit MB", ".0f"),
             ("sample_s", "sample s", ".3f"), ("sample_mb", "sample MB", ".1f"), ("saved_floats", "saved floats", ",")]
+    if any(r.get("device") == "cuda" for r in rows):
+        cols.insert(3, ("fit_gpu_mb", "fit GPU MB", ".0f"))
     lines = []
     for gen in dict.fromkeys(r["generator"] for r in rows):
         rs = [r for r in rows if r["generator"] == gen]
@@ -145,21 +152,26 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--sizes", default=",".join(SIZES))
     p.add_argument("--epochs", type=float, default=1.0, help="token-flow passes over the zoo's tokens")
     p.add_argument("--flow-steps", type=int, default=200)
+    p.add_argument("--device", default="cpu", help="where token-flow fits: cpu or cuda (sampling stays on the CPU)")
+    p.add_argument("--json", action="store_true", help="print the rows as JSON lines too")
     p.add_argument("--worker", nargs=2, metavar=("SIZE", "GENERATOR"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
-        print(json.dumps(worker(*args.worker, args.members, args.epochs, args.flow_steps)))
+        print(json.dumps(worker(*args.worker, args.members, args.epochs, args.flow_steps, args.device)))
         return
     print(f"# {platform.processor() or platform.machine()}, 1 torch thread per process, {args.members} members")
     rows = []
     for generator in args.generators.split(","):
         for size in args.sizes.split(","):
             cmd = [sys.executable, __file__, "--worker", size, generator, "--members", str(args.members),
-                   "--epochs", str(args.epochs), "--flow-steps", str(args.flow_steps)]
+                   "--epochs", str(args.epochs), "--flow-steps", str(args.flow_steps), "--device", args.device]
             done = subprocess.run(cmd, capture_output=True, text=True, check=True)
             rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
             print(f"  {generator} {size}: fit {rows[-1]['fit_s']:.1f} s, sample {rows[-1]['sample_s']:.3f} s", file=sys.stderr)
     print(table(rows))
+    if args.json:
+        for row in rows:
+            print(json.dumps(row))
 
 
 if __name__ == "__main__":

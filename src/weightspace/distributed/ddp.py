@@ -136,9 +136,11 @@ def init_from_torchrun(backend: str = "auto", device: str | torch.device = "cpu"
         raise WeightspaceError("this torch build has no torch.distributed; install a standard torch wheel.")
     chosen = resolve_backend(backend, device)
     if not dist.is_initialized():
-        if chosen == "nccl":
-            torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
-        dist.init_process_group(chosen, timeout=datetime.timedelta(seconds=timeout_s))
+        device = None
+        if chosen == "nccl":  # bind the rank to its GPU up front (NCCL otherwise guesses, and warns)
+            device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+            torch.cuda.set_device(device)
+        dist.init_process_group(chosen, timeout=datetime.timedelta(seconds=timeout_s), device_id=device)
     return DataParallel.current()
 
 
