@@ -11,6 +11,10 @@ Kinds (the ``kind`` field of every method, used by the verdict and the report):
 - ``memorization``  interpolation of the two nearest members, the zoo mean, noisy copies,
                     averages of random members, per-coordinate and PCA Gaussians
 - ``finetune``      fine-tuning from the best zoo start or from generated weights (finetuning.py)
+- ``fewshot``       trained from scratch on the support set only (LoRA zoos: the frozen-embedding
+                    probe and a support-set LoRA; text/lora_methods.py)
+- ``merging``       one model merged from all zoo members (LoRA zoos: task arithmetic, TIES), a
+                    baseline to beat like the memorization ones
 """
 
 from __future__ import annotations

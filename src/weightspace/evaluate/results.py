@@ -64,11 +64,17 @@ def generator_cost(gen: Method, gen_scores: Scores, curves: dict[str, Curve], re
     return out
 
 
+# Baselines a generator must beat: copies and combinations of zoo members. "merging" (task
+# arithmetic, TIES) builds one model out of many members, which is memorization's next of kin.
+BASELINE_KINDS = ("memorization", "merging")
+
+
 def verdict(entries: dict[str, dict], gen_key: str) -> dict[str, Any]:
-    """Does the generator beat retrieval and every memorization baseline on mean test accuracy?"""
+    """Does the generator beat retrieval and every memorization (and merging) baseline on mean
+    test accuracy? And, where the evaluation has them, few-shot training on the same support set?"""
     gen = entries[gen_key]
     retrieval = entries["retrieval"]
-    baselines = {k: e for k, e in entries.items() if e["kind"] == "memorization"}
+    baselines = {k: e for k, e in entries.items() if e["kind"] in BASELINE_KINDS}
     beaten_by = sorted((k for k, e in baselines.items() if e["acc_mean"] >= gen["acc_mean"]),
                        key=lambda k: -baselines[k]["acc_mean"])
     beats_retrieval = gen["acc_mean"] > retrieval["acc_mean"]
@@ -96,7 +102,12 @@ def verdict(entries: dict[str, dict], gen_key: str) -> dict[str, Any]:
     beaten_at_novelty = sorted(k for k, e in as_novel.items() if e["acc_mean"] >= gen["acc_mean"])
     sentence += (f" Against the {len(as_novel)} memorization baselines at equal or higher novelty it is "
                  + ("the most accurate." if not beaten_at_novelty else f"beaten by {', '.join(beaten_at_novelty)}."))
-    return {"beats_retrieval": beats_retrieval, "beats_all_memorization": not beaten_by,
+    fewshot = {k: e for k, e in entries.items() if e["kind"] == "fewshot"}
+    margins = {k: gen["acc_mean"] - e["acc_mean"] for k, e in fewshot.items()}
+    if fewshot:
+        sentence += " Over training on the same support set: " + ", ".join(
+            f"{fewshot[k]['label']} {margins[k] * 100:+.1f} points" for k in sorted(margins)) + "."
+    return {"fewshot_margin": margins, "beats_fewshot": all(v > 0 for v in margins.values()) if margins else None,"beats_retrieval": beats_retrieval, "beats_all_memorization": not beaten_by,
             "memorization_as_novel": sorted(as_novel), "beats_memorization_at_equal_novelty": not beaten_at_novelty,
             "beats_retrieval_and_baselines": beats_retrieval and not beaten_by,
             "memorization_at_least_as_good": beaten_by, "sentence": sentence,

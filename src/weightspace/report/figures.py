@@ -21,6 +21,8 @@ KIND_STYLE = {
     "oracle": ("tab:cyan", "s", "oracle retrieval"),
     "memorization": ("tab:grey", "o", "memorization baselines"),
     "finetune": ("tab:green", "D", "fine-tuning"),
+    "fewshot": ("tab:olive", "v", "trained on the support set"),
+    "merging": ("tab:brown", "P", "merging (task arithmetic, TIES)"),
 }
 
 
