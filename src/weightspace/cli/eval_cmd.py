@@ -82,6 +82,15 @@ def eval_command(
     budget: int = typer.Option(0, "--budget", help="'Until converged' steps; 0 = the zoo's own training steps."),
     eval_every: int = typer.Option(10, "--eval-every", help="Resolution, in steps, of fine-tuning steps-to-match."),
     seed: int = typer.Option(0, "--seed", help="Seed of every random draw."),
+    backend: str = typer.Option("local", "--backend",
+                                help="Where fine-tuning (the slowest stage) runs: local or ray (a Ray cluster; "
+                                     "every node needs this weightspace version installed)."),
+    workers: int = typer.Option(0, "--workers",
+                                help="Processes that fine-tune chunks of tasks; 0 = one batched run in this process. "
+                                     "With --backend ray: chunks at once, 0 = one per cluster CPU."),
+    address: str = typer.Option(None, "--address",
+                                help="Ray cluster to use with --backend ray (host:6379, ray://host:10001 or auto); "
+                                     "omitted, a local Ray instance is started and stopped."),
     overrides: list[str] = typer.Option([], "--set", help="Any EvalConfig field as key=value, e.g. --set average_k=8."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
 ) -> None:
@@ -93,7 +102,7 @@ def eval_command(
 
     torch.set_num_threads(1)  # vmap gives the parallelism; threads only contend on small nets
     cfg = EvalConfig(tasks=tasks, finetune_steps=parse_steps(finetune_steps), budget=budget,
-                     eval_every=eval_every, seed=seed)
+                     eval_every=eval_every, seed=seed, backend=backend, workers=workers, address=address)
     cfg = apply_overrides(cfg, overrides)
     results = evaluate(generators, zoo, cfg, progress=not quiet, console=console)
     path = write_results(out, results)

@@ -3,7 +3,8 @@ on the support set or on the full training set, for k steps and "until converged
 
 "Until converged" is the zoo's own training budget (the steps that trained every member from
 scratch), unless ``budget`` says otherwise. All held-out tasks fine-tune together in one batched
-run per (start, data); a task's seconds are charged as if it ran alone: the start's own seconds
+run per (start, data), or in chunks on a worker pool (distributed.py: same results up to float
+rounding); either way a task's seconds are charged as if it ran alone: the start's own seconds
 plus k x the measured seconds of one single-task step.
 """
 
@@ -13,17 +14,12 @@ from dataclasses import dataclass
 
 import torch
 
-from weightspace.adapt.finetune import FinetuneConfig, finetune, seconds_per_step
+from weightspace.adapt.finetune import FinetuneConfig, seconds_per_step
 from weightspace.evaluate.context import ZooContext
 from weightspace.evaluate.cost import training_flops
+from weightspace.evaluate.distributed import DATA, FinetuneJob, finetune_tasks, task_data
 from weightspace.evaluate.methods import Method
 from weightspace.spec import stack_members
-
-DATA = ("support", "train")
-
-
-def task_data(task, data: str) -> tuple[torch.Tensor, torch.Tensor]:
-    return (task.support_x, task.support_y) if data == "support" else (task.x_train, task.y_train)
 
 
 @dataclass
@@ -46,26 +42,20 @@ def step_seconds(ctx: ZooContext, cfg: FinetuneConfig, seed: int = 0) -> dict[st
     return {d: seconds_per_step(ctx.arch, start, *task_data(ctx.tasks[0], d), cfg, seed=seed) for d in DATA}
 
 
-def test_sets(ctx: ZooContext):
-    xs, ys = [t.x_test for t in ctx.tasks], [t.y_test for t in ctx.tasks]
-    if all(x.shape == xs[0].shape for x in xs):  # stacked once, not at every grid step
-        return torch.stack(xs), torch.stack(ys)
-    return xs, ys
-
-
 def finetune_methods(ctx: ZooContext, start: Method, start_name: str, cfg: FinetuneConfig, steps: list[int],
                      budget: int, eval_every: int, per_step: dict[str, float], seed: int = 0,
-                     progress=None) -> tuple[list[Method], dict[str, Curve]]:
-    """Fine-tuned methods from ``start`` for every k in ``steps`` and the budget, on each data source."""
-    init = stack_members(start.weights, ctx.spec)
+                     progress=None, pool=None, slots: int = 0) -> tuple[list[Method], dict[str, Curve]]:
+    """Fine-tuned methods from ``start`` for every k in ``steps`` and the budget, on each data source.
+
+    ``pool`` (with ``slots`` chunks at once) spreads the tasks over workers; None runs here.
+    """
     keep = sorted(set(steps) | {budget})
-    test = test_sets(ctx)
+    job = FinetuneJob(ctx.arch, ctx.family.to_dict(), ctx.tasks, stack_members(start.weights, ctx.spec), cfg, budget,
+                      keep, eval_every, seed)
+    runs = finetune_tasks(job, DATA, pool=pool, slots=slots, progress=progress)
     methods, curves = [], {}
-    for i, data in enumerate(DATA):
-        xs, ys = zip(*(task_data(t, data) for t in ctx.tasks))
-        tick = None if progress is None else (lambda s, n, i=i: progress(i * n + s, len(DATA) * n))
-        run = finetune(ctx.arch, init, xs, ys, cfg, budget, test=test, eval_every=eval_every, keep=keep,
-                       seed=seed, progress=tick)
+    for data in DATA:
+        run = runs[data]
         curves[data] = Curve(run.grid.tolist(), run.test_acc.tolist(), run.examples_per_step,
                              run.train_seconds / len(ctx.tasks))
         for k in keep:

@@ -27,6 +27,7 @@ from weightspace.card import make_card
 from weightspace.config import option, to_dict
 from weightspace.errors import WeightspaceError
 from weightspace.evaluate.context import load_context
+from weightspace.evaluate.distributed import check_backend, open_finetune_pool, pool_slots
 from weightspace.evaluate.finetuning import finetune_methods, step_seconds
 from weightspace.evaluate.generated import generator_methods, generator_name, load_generators, mode_key, parse_mode
 from weightspace.evaluate.methods import memorization_methods, rank_by_support, reference_method, retrieval_methods
@@ -48,8 +49,11 @@ class EvalConfig:
     refine: int = option(3, "Nearest candidates re-matched pairwise when measuring aligned distances.")
     align_iters: int = option(3, "Barycentre re-alignment passes for independent-init zoos.")
     generator_modes: tuple[str, ...] = option(("sample", "central", "best-of-8"), "How each generator is asked: sample, central, best-of-K.")
-    finetune_from: str = option("central", "The generator mode whose output is fine-tuned (one of generator_modes).")
+    finetune_from: str = option("central", "The generator mode whose output is fine-tuned (one of generator_modes), or none.")
     seed: int = option(0, "Seed of every random draw (samples, noise, member subsets, data order).")
+    backend: str = option("local", "Where fine-tuning runs: local (this machine) or ray (a Ray cluster).")
+    workers: int = option(0, "Processes fine-tuning chunks of tasks, 0 = one batched run here; ray: 0 = one per cluster CPU.")
+    address: str | None = option(None, "Ray cluster (host:6379, ray://host:10001, auto); None starts a local Ray instance.")
 
 
 class _Stages:
@@ -86,10 +90,21 @@ class _Stages:
 
 
 def finetune_config(ctx, cfg: EvalConfig) -> FinetuneConfig:
-    ft = FinetuneConfig.from_train_config(to_dict(ctx.train_cfg))
+    # The raw recorded recipe too: a LoRA zoo's LoRATrainConfig carries head_lr, TrainConfig does not.
+    ft = FinetuneConfig.from_train_config({**to_dict(ctx.train_cfg), **(ctx.records[0].optimizer or {})})
     if cfg.finetune_lr > 0:
         ft.lr = cfg.finetune_lr
     return ft
+
+
+def arch_methods(ctx, ranked, seed: int) -> list:
+    """Baselines that only make sense for one kind of weight space: for LoRA adapters of the
+    frozen MiniLM, the frozen-embedding probe, a support-set LoRA and task arithmetic / TIES."""
+    if ctx.spec.arch == "lora-minilm":
+        from weightspace.text.lora_methods import lora_methods
+
+        return lora_methods(ctx, ranked, seed)
+    return []
 
 
 def check_config(cfg: EvalConfig) -> None:
@@ -99,8 +114,9 @@ def check_config(cfg: EvalConfig) -> None:
         raise WeightspaceError("eval budget must be >= 0, eval_every and average_k >= 1, noise sigmas >= 0.")
     for mode in cfg.generator_modes:
         parse_mode(mode)
-    if cfg.finetune_from not in cfg.generator_modes:
+    if cfg.finetune_from != "none" and cfg.finetune_from not in cfg.generator_modes:
         raise WeightspaceError(f"finetune_from={cfg.finetune_from!r} is not among generator_modes {list(cfg.generator_modes)}.")
+    check_backend(cfg.backend, cfg.workers, cfg.address)
 
 
 def evaluate(generator_dirs: Sequence[str | Path], zoo_dir: str | Path, cfg: EvalConfig | None = None,
@@ -116,13 +132,15 @@ def evaluate(generator_dirs: Sequence[str | Path], zoo_dir: str | Path, cfg: Eva
         budget = cfg.budget or ctx.train_cfg.steps
         if any(k > budget for k in cfg.finetune_steps):
             raise WeightspaceError(f"fine-tuning steps {max(cfg.finetune_steps)} exceed the budget of {budget} steps; raise --budget.")
-        with stages.stage("retrieval and baselines", 3) as cb:
+        with stages.stage("retrieval and baselines", 4) as cb:
             ranked = rank_by_support(ctx)
             retrieval, oracle = retrieval_methods(ctx, ranked)
             cb(1)
             reference = reference_method(ctx, cfg.seed)
             cb(2)
             memorization = memorization_methods(ctx, ranked, cfg.noise_sigmas, cfg.average_k, cfg.seed)
+            cb(3)
+            specific = arch_methods(ctx, ranked, cfg.seed)
         generated, starts, taken = [], [(retrieval, "zoo-best")], set()
         with stages.stage("sampling generators", len(gens)) as cb:
             for i, (gen, path) in enumerate(zip(gens, generator_dirs)):
@@ -131,17 +149,20 @@ def evaluate(generator_dirs: Sequence[str | Path], zoo_dir: str | Path, cfg: Eva
                 modes = generator_methods(ctx, gen, path, name, cfg.generator_modes, cfg.seed)
                 generated += modes
                 starts += [(m, f"{name}:{cfg.finetune_from}") for m in modes
-                           if m.key == mode_key(name, cfg.finetune_from)]
+                           if cfg.finetune_from != "none" and m.key == mode_key(name, cfg.finetune_from)]
                 cb(i + 1)
         ft_cfg = finetune_config(ctx, cfg)
         per_step = step_seconds(ctx, ft_cfg, cfg.seed)
         finetuned, curves = [], {}
-        for start, name in starts:
-            with stages.stage(f"fine-tuning from {name}", 2 * budget) as cb:
-                methods, curves[name] = finetune_methods(ctx, start, name, ft_cfg, list(cfg.finetune_steps), budget,
-                                                         cfg.eval_every, per_step, cfg.seed, progress=cb)
-                finetuned += methods
-        methods = [reference, *generated, retrieval, oracle, *memorization, *finetuned]
+        with open_finetune_pool(cfg.backend, cfg.workers, cfg.address) as pool:  # one pool for every start
+            slots = pool_slots(pool, cfg.workers)
+            for start, name in starts:
+                with stages.stage(f"fine-tuning from {name}", 2 * budget) as cb:
+                    methods, curves[name] = finetune_methods(ctx, start, name, ft_cfg, list(cfg.finetune_steps), budget,
+                                                             cfg.eval_every, per_step, cfg.seed, progress=cb,
+                                                             pool=pool, slots=slots)
+                    finetuned += methods
+        methods = [reference, *generated, retrieval, oracle, *memorization, *specific, *finetuned]
         with stages.stage("scoring on test sets", len(ctx.tasks)) as cb:
             scores, zoo_acc = score_methods(ctx, methods, progress=cb)
         with stages.stage("weight-space map") as cb:
@@ -163,7 +184,8 @@ def evaluate(generator_dirs: Sequence[str | Path], zoo_dir: str | Path, cfg: Eva
         "reference_source": reference.info["source"],
         "n_params": ctx.n_params,
         "finetune": {**to_dict(ft_cfg), "budget_steps": budget, "seconds_per_step": per_step,
-                     "seconds_basis": "one task alone, measured on the first held-out task"},
+                     "seconds_basis": "one task alone, measured on the first held-out task",
+                     "backend": cfg.backend, "workers": slots},
         "finetune_curves": {name: {d: c.to_dict() for d, c in per.items()} for name, per in curves.items()},
         "finetune_steps_to_match": {k: {d: c["finetune_steps_to_match"] for d, c in v.items()} for k, v in costs.items()},
         "finetune_seconds_to_match": {k: {d: c["finetune_seconds_to_match"] for d, c in v.items()} for k, v in costs.items()},

@@ -1,0 +1,191 @@
+"""Fine-tuning the held-out tasks in chunks on a worker pool: local processes or a Ray cluster.
+
+Fine-tuning (every held-out task from each start, on its support set and on its full train
+set, up to the budget) is by far the most expensive stage of an evaluation, and tasks are
+independent. Each chunk of tasks travels as a small payload (architecture and task family as
+dicts, task ids, the chunk's start weights as numpy arrays, the tasks' global indices); the
+worker rebuilds the tasks by id and runs ``adapt.finetune.finetune`` with one torch thread.
+
+The merged result equals one batched run up to float rounding, because every chunk uses
+
+- the same minibatch size (the smallest data set of *all* tasks caps it, not the chunk's), and
+- the same example order per task (``finetune`` seeds it from the seed and the task's global
+  index, whatever else is in the chunk).
+
+    with open_finetune_pool("ray", 0, "auto") as pool:      # None for local with 0 workers
+        runs = finetune_tasks(job, pool=pool)               # {"support": FinetuneRun, "train": ...}
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from typing import Any
+
+import torch
+
+from weightspace.adapt.finetune import FinetuneConfig, FinetuneRun, finetune
+from weightspace.config import from_mapping, to_dict
+from weightspace.errors import WeightspaceError
+from weightspace.nets.base import Architecture
+from weightspace.tasks.base import Task
+from weightspace.zoo.workers import BACKENDS, WorkerPool, open_pool
+
+DATA = ("support", "train")
+Progress = Callable[[int, int], None]
+
+
+def task_data(task: Task, data: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The examples a fine-tune on ``data`` ("support" or "train") sees."""
+    return (task.support_x, task.support_y) if data == "support" else (task.x_train, task.y_train)
+
+
+def stacked_test_sets(tasks: Sequence[Task]):
+    """Each task's test set; stacked (T, N, ...) when they share a shape, as accuracy_per_member prefers."""
+    xs, ys = [t.x_test for t in tasks], [t.y_test for t in tasks]
+    if all(x.shape == xs[0].shape for x in xs):  # stacked once, not at every grid step
+        return torch.stack(xs), torch.stack(ys)
+    return xs, ys
+
+
+@dataclass
+class FinetuneJob:
+    """Fine-tune ``tasks[i]`` from member i of the stacked ``init``; the family rebuilds the tasks."""
+
+    arch: Architecture
+    family: dict  # TaskFamily.to_dict(): a worker rebuilds the tasks from it by id
+    tasks: list[Task]
+    init: dict[str, torch.Tensor]  # stacked (T, ...)
+    cfg: FinetuneConfig
+    steps: int
+    keep: list[int]
+    eval_every: int
+    seed: int = 0
+
+
+def finetune_tasks(job: FinetuneJob, data: Sequence[str] = DATA, pool=None, slots: int = 0,
+                   progress: Progress | None = None) -> dict[str, FinetuneRun]:
+    """One ``FinetuneRun`` per data source, tasks in order.
+
+    ``pool=None``: one batched run per source, here (``progress`` counts steps). Otherwise the
+    tasks of every source are split into chunks run by ``pool`` (``progress`` counts chunks,
+    scaled to the same total); ``slots`` is how many chunks the pool runs at once (see
+    ``pool_slots``).
+    """
+    total = len(data) * job.steps
+    if pool is None:
+        runs = {}
+        test = stacked_test_sets(job.tasks)
+        for i, source in enumerate(data):
+            xs, ys = zip(*(task_data(t, source) for t in job.tasks))
+            tick = None if progress is None else (lambda s, n, i=i: progress(i * n + s, total))
+            runs[source] = finetune(job.arch, job.init, xs, ys, job.cfg, job.steps, test=test, eval_every=job.eval_every,
+                                    keep=job.keep, seed=job.seed, progress=tick)
+        return runs
+    payloads, owners = [], []
+    for source in data:
+        for chunk in _chunks(len(job.tasks), _chunks_per_source(slots, len(data))):
+            payloads.append(_payload(job, source, chunk))
+            owners.append((source, chunk))
+    tick = None if progress is None else (lambda done, n: progress(done * total // max(n, 1), total))
+    results = dict(pool.run(finetune_chunk, payloads, tick))
+    return {source: _merge([results[i] for i, (s, _) in enumerate(owners) if s == source]) for source in data}
+
+
+def finetune_chunk(payload: dict) -> dict:
+    """The worker: rebuild the chunk's tasks, fine-tune them; numpy results (plain bytes travel)."""
+    from weightspace.nets import arch_from_dict
+
+    torch.set_num_threads(1)
+    family = _family(json.dumps(payload["family"], sort_keys=True))  # first: it registers the families' architectures
+    arch = arch_from_dict(payload["arch"])
+    tasks = [family.task(t) for t in payload["task_ids"]]
+    xs, ys = zip(*(task_data(t, payload["data"]) for t in tasks))
+    init = {n: torch.tensor(v) for n, v in payload["init"].items()}
+    cfg = from_mapping(FinetuneConfig, payload["finetune"], where="fine-tuning config")
+    run = finetune(arch, init, xs, ys, cfg, payload["steps"], test=stacked_test_sets(tasks), eval_every=payload["eval_every"],
+                   keep=payload["keep"], seed=payload["seed"], task_indices=payload["task_indices"])
+    return {"grid": run.grid.tolist(), "test_acc": run.test_acc.numpy(), "train_seconds": run.train_seconds,
+            "examples_per_step": run.examples_per_step,
+            "snapshots": {step: {n: v.numpy() for n, v in p.items()} for step, p in run.snapshots.items()}}
+
+
+@lru_cache(maxsize=8)
+def _family(family_json: str):
+    """Families rebuilt once per worker process; each keeps its own cache of built tasks."""
+    from weightspace.tasks import family_from_dict
+
+    return family_from_dict(json.loads(family_json))
+
+
+def _payload(job: FinetuneJob, source: str, chunk: range) -> dict:
+    # Every chunk uses the batch size of the whole run (capped by the smallest data set of all tasks).
+    batch = min([job.cfg.batch_size, *(len(task_data(t, source)[1]) for t in job.tasks)])
+    return {"arch": job.arch.to_dict(), "family": job.family, "data": source,
+            "task_ids": [job.tasks[i].task_id for i in chunk], "task_indices": list(chunk),
+            "init": {n: v[chunk.start:chunk.stop].detach().contiguous().numpy() for n, v in job.init.items()},
+            "finetune": to_dict(replace(job.cfg, batch_size=batch)), "steps": job.steps, "keep": list(job.keep),
+            "eval_every": job.eval_every, "seed": job.seed}
+
+
+def _chunks_per_source(slots: int, sources: int) -> int:
+    # One wave: with S slots and two sources, S/2 chunks each; fewer, larger chunks vectorise better.
+    return max(1, round(slots / sources))
+
+
+def _chunks(n: int, parts: int) -> list[range]:
+    """``parts`` contiguous ranges covering 0..n-1, sizes differing by at most one."""
+    parts = max(1, min(parts, n))
+    bounds = [n * k // parts for k in range(parts + 1)]
+    return [range(a, b) for a, b in itertools.pairwise(bounds) if b > a]
+
+
+def _merge(parts: list[dict]) -> FinetuneRun:
+    """Chunk results (in task order) back into one run."""
+    # torch.tensor copies: Ray hands back read-only numpy views of its object store.
+    grid = parts[0]["grid"]
+    run = FinetuneRun(grid=torch.tensor(grid), test_acc=torch.cat([torch.tensor(p["test_acc"]) for p in parts]),
+                      train_seconds=float(sum(p["train_seconds"] for p in parts)),
+                      examples_per_step=parts[0]["examples_per_step"])
+    for step in parts[0]["snapshots"]:
+        run.snapshots[step] = {n: torch.cat([torch.tensor(p["snapshots"][step][n]) for p in parts])
+                               for n in parts[0]["snapshots"][step]}
+    return run
+
+
+def check_backend(backend: str, workers: Any, address: str | None) -> None:
+    if backend not in BACKENDS:
+        raise WeightspaceError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}.")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+        raise WeightspaceError(f"workers must be 0 (fine-tune in this process) or a positive number, got {workers!r}.")
+    if address is not None and backend != "ray":
+        raise WeightspaceError("address names a Ray cluster; use it with backend ray (--backend ray).")
+
+
+def open_finetune_pool(backend: str = "local", workers: int = 0, address: str | None = None):
+    """A context manager giving the pool fine-tuning runs on, or None (local, 0 workers: here).
+
+    A Ray pool connects to ``address`` (None starts a local Ray instance, shut down on exit).
+    """
+    check_backend(backend, workers, address)
+    if backend == "local" and workers == 0:
+        return contextlib.nullcontext(None)
+    return open_pool(backend, workers, address)
+
+
+def pool_slots(pool, workers: int = 0) -> int:
+    """Chunks the pool runs at once: its processes, or ``workers`` (if > 0) else the Ray cluster's CPUs."""
+    if pool is None:
+        return 0
+    if isinstance(pool, WorkerPool):
+        return pool.workers
+    if workers > 0:
+        return workers
+    import ray
+
+    return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
