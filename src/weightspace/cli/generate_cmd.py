@@ -21,7 +21,7 @@ def train(
     zoo_path: Path = typer.Argument(..., metavar="ZOO", help="Zoo directory written by `weightspace zoo build`."),
     overrides: Optional[list[str]] = typer.Argument(None, metavar="[KEY=VALUE]...", help="Generator options; condition.X for the encoder."),
     generator: str = typer.Option("hypernet", "--generator", "-g", help="Generator name (see `weightspace generators`)."),
-    condition: str = typer.Option("support", "--condition", "-c", help="support (the default support-set encoder), support-probe, support-deepsets or descriptor."),
+    condition: str = typer.Option("support", "--condition", "-c", help="support (the default support-set encoder), support-probe, support-deepsets, descriptor; for LoRA zoos text-support, text-description or text-both."),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML file of generator options."),
     out: Path = typer.Option(..., "--out", "-o", help="Directory to write the generator to."),
     align: str = typer.Option("auto", "--align", help="auto: align independent-init zoos when the generator models weights directly; yes; no."),
