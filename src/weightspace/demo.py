@@ -46,11 +46,13 @@ class DemoConfig:
     seed: int = option(0, "Seed of the family split, inits, data order and sampling.")
 
 
-def _done(path: Path, marker: str) -> bool:
+def done(path: Path, marker: str) -> bool:
     return (path / marker).is_file()
 
 
-class _Steps:
+class Steps:
+    """Numbered stage headers with the elapsed time (shared by the demos)."""
+
     def __init__(self, console: Console, total: int):
         self.console, self.total, self.i, self.began = console, total, 0, time.perf_counter()
 
@@ -81,7 +83,7 @@ def run_demo(cfg: DemoConfig, console: Console | None = None) -> dict[str, Any]:
     run = Path(cfg.out)
     run.mkdir(parents=True, exist_ok=True)
     began = time.perf_counter()
-    steps = _Steps(console, 7 if cfg.independent else 5)
+    steps = Steps(console, 7 if cfg.independent else 5)
     family = make_family(cfg.family, n_tasks=cfg.tasks, n_heldout=cfg.heldout, seed=cfg.seed)
     arch = make_arch("mlp", input_shape=family.input_shape, n_classes=family.n_classes, hidden=cfg.hidden)
     train_cfg = TrainConfig(steps=cfg.steps)
@@ -113,17 +115,17 @@ def run_demo(cfg: DemoConfig, console: Console | None = None) -> dict[str, Any]:
 
     analysis_dir = run / "analysis"
     steps.start("analyze: spectrum, intrinsic dimension and mode connectivity, raw vs aligned vs shared start")
-    if _done(analysis_dir, "analysis.json"):
+    if done(analysis_dir, "analysis.json"):
         steps.skip(str(analysis_dir / "analysis.json"))
     else:
         timed("analyze", run_analysis, analysed, analysis_dir, AnalyzeConfig(seed=cfg.seed))
 
     gen_dir = run / "generator"
     steps.start(f"train: {cfg.generator} conditioned on the {cfg.condition} set")
-    if _done(gen_dir, "config.json"):
+    if done(gen_dir, "config.json"):
         steps.skip(str(gen_dir))
     else:
-        timed("train", _train_generator, shared_dir, gen_dir, cfg, console)
+        timed("train", train_generator, shared_dir, gen_dir, cfg.generator, cfg.condition, cfg.generator_options)
 
     steps.start("eval: held-out tasks vs reference, fine-tuning, retrieval and memorization baselines")
     results_path = run / "results.json"
@@ -150,14 +152,15 @@ def run_demo(cfg: DemoConfig, console: Console | None = None) -> dict[str, Any]:
     return summary
 
 
-def _train_generator(zoo_dir: Path, out: Path, cfg: DemoConfig, console: Console) -> None:
+def train_generator(zoo_dir: Path, out: Path, generator: str, condition: str, options: dict) -> None:
+    """Fit ``generator`` (with ``options``) on the stored zoo and save it to ``out``."""
     from weightspace.config import from_mapping
     from weightspace.generate.registry import GENERATORS
     from weightspace.generate.training import TrainSpec, fit_on_zoo, generator_card
     from weightspace.zoo.store import Zoo
 
-    gen_cfg = from_mapping(GENERATORS[cfg.generator].Config, dict(cfg.generator_options), where="generator_options")
-    spec = TrainSpec(cfg.generator, gen_cfg, cfg.condition)
+    gen_cfg = from_mapping(GENERATORS[generator].Config, dict(options), where="generator_options")
+    spec = TrainSpec(generator, gen_cfg, condition)
     zoo = Zoo.open(zoo_dir)
     try:
         gen, data, facts = fit_on_zoo(spec, zoo, align="auto")

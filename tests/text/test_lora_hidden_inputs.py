@@ -86,3 +86,21 @@ def test_heldout_tasks_interleave_the_kinds(family):
     first = [family._def(t).kind for t in family.heldout_task_ids()[:4]]
     assert sorted(first) == ["lang", "pooled", "rest", "topic"]
     assert sorted(family.heldout_task_ids()) == sorted(i for i, d in family._defs.items() if d.heldout)
+
+
+def test_fit_head_keeps_the_adapters_and_fits_the_support_set(hidden_family, model):
+    arch = LoRAMiniLM(inputs="hidden")
+    task = hidden_family.task(hidden_family.heldout_task_ids()[3])  # a language pair: separable
+    params = _random_lora(arch, 7)
+    fitted = arch.fit_head(params, task.support_x, task.support_y)
+    assert all(torch.equal(fitted[k], params[k]) for k in params if not k.startswith("head."))
+    preds, _ = predict_members(arch, {k: v[None] for k, v in fitted.items()}, task.support_x, task.support_y)
+    assert (preds[0] == task.support_y).float().mean() >= 0.9
+
+
+def test_head_modes_need_an_architecture_with_a_head():
+    from weightspace.evaluate.generated import parse_mode
+
+    assert parse_mode("central+head") == 0 and parse_mode("best-of-4+head") == 4
+    with pytest.raises(WeightspaceError):
+        parse_mode("central+tail")

@@ -1,4 +1,8 @@
-"""`weightspace demo`: the whole pipeline on the embedded default, ending with the report's path."""
+"""`weightspace demo`: the whole pipeline on the embedded default, ending with the report's path.
+
+    weightspace demo                      # digits-rotate MLPs: zoo → align → analyze → train → eval → report
+    weightspace demo --family text-lora   # LoRA adapters of all-MiniLM-L6-v2 on chatterbot tasks
+"""
 
 from __future__ import annotations
 
@@ -8,23 +12,37 @@ from typing import Optional
 import typer
 
 from weightspace.cli.app import app, console
+from weightspace.errors import WeightspaceError
+
+PIPELINES = ("digits-rotate", "text-lora")
 
 
 @app.command("demo")
 def demo(
-    overrides: Optional[list[str]] = typer.Argument(None, metavar="[KEY=VALUE]...", help="DemoConfig fields, e.g. tasks=64."),
-    out: Path = typer.Option(Path("runs/demo"), "--out", "-o", help="Run directory (a rerun resumes it)."),
-    config: Optional[Path] = typer.Option(None, "--config", help="YAML file of DemoConfig fields."),
+    overrides: Optional[list[str]] = typer.Argument(None, metavar="[KEY=VALUE]...", help="Config fields, e.g. tasks=64."),
+    family: str = typer.Option("digits-rotate", "--family", help="digits-rotate (MLPs, the default) or text-lora (LoRA on MiniLM)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory (a rerun resumes it); default runs/demo or runs/demo-text-lora."),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML file of config fields."),
 ) -> None:
-    """Build a digits-rotate zoo, align, analyze, train a generator, evaluate it honestly, write a report."""
+    """Build a zoo, train a generator, evaluate it honestly against every baseline, write a report."""
     from weightspace.config import apply_overrides, load_yaml
-    from weightspace.demo import DemoConfig, run_demo
 
-    cfg = load_yaml(DemoConfig, config) if config else DemoConfig()
-    cfg = apply_overrides(cfg, [*(overrides or []), f"out={out}"])
-    summary = run_demo(cfg, console)
+    if family not in PIPELINES:
+        raise WeightspaceError(f"--family {family!r} has no demo; choose {' or '.join(PIPELINES)} "
+                               "(other families run through `weightspace zoo build`, `train` and `eval`).")
+    if family == "text-lora":
+        from weightspace.text.lora_demo import LoRADemoConfig as Config
+        from weightspace.text.lora_demo import run_lora_demo as run
+    else:
+        from weightspace.demo import DemoConfig as Config
+        from weightspace.demo import run_demo as run
+    cfg = load_yaml(Config, config) if config else Config()
+    cfg = apply_overrides(cfg, [*(overrides or []), *([f"out={out}"] if out is not None else [])])
+    summary = run(cfg, console)
     for key, verdict in summary["verdict"].items():
         mark = "[green]✓[/green]" if verdict.get("beats_retrieval_and_baselines") else "[red]✗[/red]"
         console.print(f"{mark} {verdict.get('sentence', key)}")
+    if summary.get("adapter"):
+        console.print(f"PEFT adapter for {summary['adapter']['task']}: {summary['adapter']['path']}")
     console.print(f"demo finished in {summary['seconds']:.0f} s")
     typer.echo(f"report: {summary['report']}")

@@ -10,6 +10,11 @@ A generator is evaluated in up to three modes, each its own method:
                  (key ``generator:<name>:central``)
 - ``best-of-K``  K draws, the one with the lowest support-set loss is kept (as
                  ``generate --best-of K`` does; key ``generator:<name>:best-of-K``)
+
+Any mode may end in ``+head`` (e.g. ``central+head``) for architectures with a label-specific
+linear readout that can be fitted in closed form (``arch.fit_head``; LoRA sets: the head on
+the sentence embedding): the generator's weights are kept and the head is refitted on the
+support set (logistic regression, milliseconds), inside the timed span.
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ from weightspace.evaluate.context import ZooContext
 from weightspace.evaluate.methods import Method
 from weightspace.evaluate.predict import predict_members
 
-MODES_HELP = "sample, central, best-of-K"
+MODES_HELP = "sample, central, best-of-K, each optionally +head"
+HEAD_SUFFIX = "+head"
 
 
 def load_generators(paths: list[str | Path]):
@@ -41,6 +47,8 @@ def generator_name(gen, path: Path, taken: set[str]) -> str:
 
 def parse_mode(mode: str) -> int:
     """Draws per task of a mode (0 for central); WeightspaceError for an unknown mode."""
+    if mode.endswith(HEAD_SUFFIX):
+        mode = mode[: -len(HEAD_SUFFIX)]
     if mode == "sample":
         return 1
     if mode == "central":
@@ -67,24 +75,30 @@ def generator_methods(ctx: ZooContext, gen, path: str | Path, name: str, modes, 
     methods = []
     for mode in modes:
         draws = parse_mode(mode)
+        head = mode.endswith(HEAD_SUFFIX)
+        if head and not hasattr(ctx.arch, "fit_head"):
+            raise WeightspaceError(f"generator mode {mode!r} refits a head, which {ctx.spec.arch} networks do not have; drop '+head'.")
         what = {0: "its central (deterministic) output", 1: "one random sample"}.get(
             draws, f"the lowest support-loss of {draws} samples")
+        if head:
+            what += " with its head refitted on the support set (logistic regression)"
         method = Method(mode_key(name, mode), "generator", f"{name} ({mode}, {condition} condition)",
                         f"the {gen.name} generator ({info['paper']}): {what} per task, conditioned on the task's {condition}",
                         info={**info, "mode": mode})
-        _draw(ctx, gen, ctx.tasks[0], draws, seed)  # warm-up: one-off setup a serving process would not repeat
+        _draw(ctx, gen, ctx.tasks[0], draws, seed, head)  # warm-up: one-off setup a serving process would not repeat
         for t, task in enumerate(ctx.tasks):
             began = time.perf_counter()
-            weights = _draw(ctx, gen, task, draws, seed + t)
+            weights = _draw(ctx, gen, task, draws, seed + t, head)
             method.add(weights, time.perf_counter() - began)
         methods.append(method)
     return methods
 
 
-def _draw(ctx: ZooContext, gen, task, draws: int, seed: int) -> dict[str, torch.Tensor]:
+def _draw(ctx: ZooContext, gen, task, draws: int, seed: int, head: bool = False) -> dict[str, torch.Tensor]:
     condition = gen.encode_condition(task)
     stacked = gen.sample(condition, n=max(draws, 1), seed=seed, deterministic=draws == 0)
     best = 0
     if draws > 1:
         best = int(predict_members(ctx.arch, stacked, task.support_x, task.support_y)[1].argmin())
-    return {n: v[best] for n, v in stacked.items()}
+    weights = {n: v[best] for n, v in stacked.items()}
+    return ctx.arch.fit_head(weights, task.support_x, task.support_y) if head else weights

