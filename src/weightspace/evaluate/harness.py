@@ -61,6 +61,7 @@ class _Stages:
 
     def __init__(self, enabled: bool, console=None):
         self.enabled, self.console, self.bar = enabled, console, None
+        self.seconds: dict[str, float] = {}  # wall time per stage, for results.json
 
     def __enter__(self) -> "_Stages":
         if self.enabled:
@@ -77,6 +78,15 @@ class _Stages:
 
     @contextlib.contextmanager
     def stage(self, name: str, total: int = 1) -> Iterator:
+        began = time.perf_counter()
+        try:
+            with self._bar(name, total) as update:
+                yield update
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - began
+
+    @contextlib.contextmanager
+    def _bar(self, name: str, total: int) -> Iterator:
         if self.bar is None:
             yield lambda done, total=None: None
             return
@@ -194,6 +204,7 @@ def evaluate(generator_dirs: Sequence[str | Path], zoo_dir: str | Path, cfg: Eva
         "cost": costs,
         "verdict": {g.key: verdict(entries, g.key) for g in generated},
         "weight_map": wmap,
+        "stage_seconds": stages.seconds,
         "seconds_total": time.perf_counter() - began,
     }
     config = {**to_dict(cfg), "generators": [str(p) for p in generator_dirs], "zoo": str(zoo_dir)}
