@@ -47,3 +47,17 @@ def test_small_data_caps_the_batch_and_timing_is_positive():
     run = finetune(ARCH, stacked(ARCH.init_params(0)), [x], [y], FinetuneConfig(batch_size=64), 5)
     assert run.examples_per_step == 10
     assert seconds_per_step(ARCH, ARCH.init_params(0), x, y, FinetuneConfig(), steps=5) > 0
+
+
+def test_head_lr_gives_tensors_named_head_their_own_rate():
+    from weightspace.text.lora_arch import LoRAMiniLM
+
+    names = list(LoRAMiniLM().spec().names)
+    from weightspace.adapt.finetune import _optimizer
+
+    params = [torch.zeros(2, requires_grad=True) for _ in names]
+    groups = _optimizer(FinetuneConfig(lr=1e-3, head_lr=0.1), params, names).param_groups
+    assert [g["lr"] for g in groups] == [1e-3, 0.1]
+    assert len(groups[1]["params"]) == 2  # head.weight and head.bias
+    assert len(_optimizer(FinetuneConfig(lr=1e-3), params, names).param_groups) == 1  # head_lr 0: one rate
+    assert FinetuneConfig.from_train_config({"lr": 3e-3, "head_lr": 3e-2, "steps": 100}).head_lr == 3e-2

@@ -39,12 +39,13 @@ class LoRADemoConfig:
     modules: tuple[str, ...] = option(("query", "value"), "Adapted Linears of each layer.")
     steps: int = option(100, "Training steps per LoRA (accuracy saturates near 100 on these tasks).")
     generator: str = option("hypernet", "Generator of LoRA sets.")
-    condition: str = option("text-support", "What the generator sees of a new task (text-support: its labelled sentences).")
+    condition: str = option("text-both", "What the generator sees of a new task: text-both = its labelled sentences and its description (measured best).")
     generator_options: dict = option({"objective": "regression", "output": "pca", "steps": 2000},
                                      "Options for the generator (key: value).")
-    generator_modes: tuple[str, ...] = option(("central", "central+head", "best-of-8+head"),
+    generator_modes: tuple[str, ...] = option(("central", "central+head"),
                                               "How the generator is asked (see `weightspace eval`); +head refits the head on the support set.")
     finetune_steps: tuple[int, ...] = option((0, 10, 50), "Fine-tuning steps reported beside generation.")
+    eval_every: int = option(25, "Fine-tuning test accuracy every this many steps (each point runs every held-out test set).")
     workers: int = option(2, "Worker processes for the LoRA zoo (one torch thread each).")
     seed: int = option(0, "Seed of the family split, inits, data order and sampling.")
 
@@ -102,7 +103,7 @@ def run_lora_demo(cfg: LoRADemoConfig, console: Console | None = None) -> dict[s
         # transformer layers for every task); the full-data and support-set LoRAs trained from
         # PEFT's init are methods of their own (reference, support-lora).
         ecfg = EvalConfig(tasks=cfg.heldout, finetune_steps=tuple(k for k in cfg.finetune_steps if k <= cfg.steps), seed=cfg.seed,
-                          generator_modes=cfg.generator_modes, finetune_from="none")
+                          generator_modes=cfg.generator_modes, finetune_from="none", eval_every=cfg.eval_every)
         results = timed("eval", evaluate, [gen_dir], zoo_dir, ecfg, progress=True, console=console)
         write_results(run, results)
 
