@@ -55,6 +55,14 @@ class Steps:
 
     def __init__(self, console: Console, total: int):
         self.console, self.total, self.i, self.began = console, total, 0, time.perf_counter()
+        self.timings: dict[str, float] = {}  # seconds per stage that ran (skipped stages are absent)
+
+    def timed(self, name: str, fn, *args, **kwargs):
+        """fn(*args, **kwargs), its wall time recorded under ``name``."""
+        t = time.perf_counter()
+        out = fn(*args, **kwargs)
+        self.timings[name] = time.perf_counter() - t
+        return out
 
     def start(self, text: str) -> None:
         self.i += 1
@@ -87,30 +95,22 @@ def run_demo(cfg: DemoConfig, console: Console | None = None) -> dict[str, Any]:
     family = make_family(cfg.family, n_tasks=cfg.tasks, n_heldout=cfg.heldout, seed=cfg.seed)
     arch = make_arch("mlp", input_shape=family.input_shape, n_classes=family.n_classes, hidden=cfg.hidden)
     train_cfg = TrainConfig(steps=cfg.steps)
-    timings: dict[str, float] = {}
-
-    def timed(name: str, fn, *args, **kwargs):
-        t = time.perf_counter()
-        out = fn(*args, **kwargs)
-        timings[name] = time.perf_counter() - t
-        return out
-
     shared_dir = run / "zoo-shared"
     steps.start(f"zoo: {cfg.tasks} {cfg.family} tasks from a shared pretrained start, + {cfg.heldout} held-out references")
-    zoo = timed("zoo_shared", build_zoo, shared_dir, family, arch, train_cfg, init="shared",
+    zoo = steps.timed("zoo_shared", build_zoo, shared_dir, family, arch, train_cfg, init="shared",
                 pretrain_steps=cfg.pretrain_steps, include_heldout=True, workers=cfg.workers, seed=cfg.seed)
     zoo.close()
     analysed = [shared_dir]
     if cfg.independent:
         ind_dir, aligned_dir = run / "zoo-independent", run / "zoo-independent-aligned"
         steps.start("zoo: the same tasks from independent random inits")
-        timed("zoo_independent", build_zoo, ind_dir, family, arch, train_cfg, init="independent",
+        steps.timed("zoo_independent", build_zoo, ind_dir, family, arch, train_cfg, init="independent",
               include_heldout=False, workers=cfg.workers, seed=cfg.seed).close()
         steps.start("align: permute the independent zoo onto its barycentre")
         if aligned_dir.is_dir():
             steps.skip(str(aligned_dir))
         else:
-            timed("align", align_stored_zoo, ind_dir, aligned_dir)
+            steps.timed("align", align_stored_zoo, ind_dir, aligned_dir)
         analysed = [ind_dir, shared_dir]
 
     analysis_dir = run / "analysis"
@@ -118,14 +118,14 @@ def run_demo(cfg: DemoConfig, console: Console | None = None) -> dict[str, Any]:
     if done(analysis_dir, "analysis.json"):
         steps.skip(str(analysis_dir / "analysis.json"))
     else:
-        timed("analyze", run_analysis, analysed, analysis_dir, AnalyzeConfig(seed=cfg.seed))
+        steps.timed("analyze", run_analysis, analysed, analysis_dir, AnalyzeConfig(seed=cfg.seed))
 
     gen_dir = run / "generator"
     steps.start(f"train: {cfg.generator} conditioned on the {cfg.condition} set")
     if done(gen_dir, "config.json"):
         steps.skip(str(gen_dir))
     else:
-        timed("train", train_generator, shared_dir, gen_dir, cfg.generator, cfg.condition, cfg.generator_options)
+        steps.timed("train", train_generator, shared_dir, gen_dir, cfg.generator, cfg.condition, cfg.generator_options)
 
     steps.start("eval: held-out tasks vs reference, fine-tuning, retrieval and memorization baselines")
     results_path = run / "results.json"
@@ -136,7 +136,7 @@ def run_demo(cfg: DemoConfig, console: Console | None = None) -> dict[str, Any]:
         results = json.loads(results_path.read_text())
     else:
         ecfg = EvalConfig(tasks=cfg.eval_tasks, finetune_steps=cfg.finetune_steps, seed=cfg.seed)
-        results = timed("eval", evaluate, [gen_dir], shared_dir, ecfg, progress=True, console=console)
+        results = steps.timed("eval", evaluate, [gen_dir], shared_dir, ecfg, progress=True, console=console)
         write_results(run, results)
 
     steps.start("report")
@@ -145,7 +145,7 @@ def run_demo(cfg: DemoConfig, console: Console | None = None) -> dict[str, Any]:
         "report": str(report),
         "results": str(results_path),
         "seconds": time.perf_counter() - began,
-        "stage_seconds": timings,
+        "stage_seconds": steps.timings,
         "verdict": results.get("overall", {}).get("verdict", {}),
     }
     atomic_write_json(run / "card.json", make_card("demo", to_dict(cfg), seed=cfg.seed, summary=summary))

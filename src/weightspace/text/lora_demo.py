@@ -67,14 +67,6 @@ def run_lora_demo(cfg: LoRADemoConfig, console: Console | None = None) -> dict[s
     run.mkdir(parents=True, exist_ok=True)
     began = time.perf_counter()
     steps = Steps(console, 5)
-    timings: dict[str, float] = {}
-
-    def timed(name: str, fn, *args, **kwargs):
-        t = time.perf_counter()
-        out = fn(*args, **kwargs)
-        timings[name] = time.perf_counter() - t
-        return out
-
     family = ChatterbotFamily(inputs="hidden", hidden_layer=min(cfg.layers), seed=cfg.seed)
     arch = LoRAMiniLM(n_classes=family.n_classes, layers=cfg.layers, modules=cfg.modules, rank=cfg.rank,
                       max_length=family.max_length, inputs="hidden")
@@ -83,7 +75,7 @@ def run_lora_demo(cfg: LoRADemoConfig, console: Console | None = None) -> dict[s
     steps.start(f"LoRA zoo: {cfg.zoo_tasks} chatterbot tasks + {cfg.heldout} held-out references "
                 f"(rank {cfg.rank} on layers {', '.join(map(str, arch.layers))}: {arch.spec().numel:,} numbers each)")
     with _bar(console) as update:
-        timed("zoo", build_lora_zoo, zoo_dir, family, arch, LoRATrainConfig(steps=cfg.steps), task_ids=task_ids,
+        steps.timed("zoo", build_lora_zoo, zoo_dir, family, arch, LoRATrainConfig(steps=cfg.steps), task_ids=task_ids,
               workers=cfg.workers, seed=cfg.seed, progress=update).close()
 
     gen_dir = run / "generator"
@@ -91,7 +83,7 @@ def run_lora_demo(cfg: LoRADemoConfig, console: Console | None = None) -> dict[s
     if done(gen_dir, "config.json"):
         steps.skip(str(gen_dir))
     else:
-        timed("train", train_generator, zoo_dir, gen_dir, cfg.generator, cfg.condition, cfg.generator_options)
+        steps.timed("train", train_generator, zoo_dir, gen_dir, cfg.generator, cfg.condition, cfg.generator_options)
 
     steps.start("eval: generated adapters vs LoRA fine-tuning, probe, retrieval, merging and memorization baselines")
     results_path = run / "results.json"
@@ -104,16 +96,16 @@ def run_lora_demo(cfg: LoRADemoConfig, console: Console | None = None) -> dict[s
         # PEFT's init are methods of their own (reference, support-lora).
         ecfg = EvalConfig(tasks=cfg.heldout, finetune_steps=tuple(k for k in cfg.finetune_steps if k <= cfg.steps), seed=cfg.seed,
                           generator_modes=cfg.generator_modes, finetune_from="none", eval_every=cfg.eval_every)
-        results = timed("eval", evaluate, [gen_dir], zoo_dir, ecfg, progress=True, console=console)
+        results = steps.timed("eval", evaluate, [gen_dir], zoo_dir, ecfg, progress=True, console=console)
         write_results(run, results)
 
     steps.start("export: the adapter generated for the first held-out task, as a PEFT folder")
-    adapter = timed("export", _export_first, gen_dir, zoo_dir, family, run / "adapter")
+    adapter = steps.timed("export", _export_first, gen_dir, zoo_dir, family, run / "adapter")
 
     steps.start("report")
     report = write_report(run, results, title="weightspace demo: LoRA adapters for all-MiniLM-L6-v2 (chatterbot)")
     summary = {"report": str(report), "results": str(results_path), "adapter": adapter,
-               "seconds": time.perf_counter() - began, "stage_seconds": timings,
+               "seconds": time.perf_counter() - began, "stage_seconds": steps.timings,
                "verdict": results.get("overall", {}).get("verdict", {})}
     atomic_write_json(run / "card.json", make_card("demo-text-lora", to_dict(cfg), seed=cfg.seed, summary=summary))
     return summary

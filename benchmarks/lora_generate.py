@@ -1,0 +1,58 @@
+"""Held-out accuracy of a generator fitted on a LoRA zoo, with its own head and with the head
+refitted on each task's support set (the `+head` generator modes).
+
+    python benchmarks/lora_generate.py ZOO GENERATOR CONDITION [KEY=VALUE ...]
+    python benchmarks/lora_generate.py zoos/lora hypernet text-both objective=regression output=pca steps=2000
+
+Fits the generator on the zoo exactly as `weightspace train` does, asks it for each held-out
+task's LoRA set (central output, conditioned on the task), and prints the mean test accuracy
+beside the zoo's full-data references, the fit time and the median generation time. Cheaper than
+`weightspace eval` (no baselines, no novelty), for comparing generator settings.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+
+import torch
+
+
+def main(argv: list[str]) -> None:
+    import weightspace.generate  # noqa: F401  (registers the generators)
+    from weightspace.evaluate.predict import predict_members
+    from weightspace.generate.training import TrainSpec, fit_on_zoo
+    from weightspace.tasks import family_from_dict
+    from weightspace.zoo.store import Zoo
+
+    zoo_dir, generator, condition, *items = argv
+    torch.set_num_threads(1)
+    zoo = Zoo.open(zoo_dir)
+    began = time.perf_counter()
+    gen, _, _ = fit_on_zoo(TrainSpec.from_cli(generator, condition, None, items), zoo)
+    fit_s = time.perf_counter() - began
+    family = family_from_dict(zoo.family)
+    refs = {r.task_id: r for r in zoo.records(final_only=True, split="heldout")}
+    own, fitted, ref, secs = [], [], [], []
+
+    def accuracy(weights, task) -> float:
+        pred, _ = predict_members(zoo.arch, {k: v[None] for k, v in weights.items()}, task.x_test, task.y_test)
+        return float((pred[0] == task.y_test).float().mean())
+
+    for task_id in (t for t in family.heldout_task_ids() if t in refs):
+        task = family.task(task_id)
+        t0 = time.perf_counter()
+        weights = {k: v[0] for k, v in gen.sample(gen.encode_condition(task), n=1, seed=0, deterministic=True).items()}
+        secs.append(time.perf_counter() - t0)
+        own.append(accuracy(weights, task))
+        fitted.append(accuracy(zoo.arch.fit_head(weights, task.support_x, task.support_y), task))
+        ref.append(refs[task_id].metrics["test_acc"])
+    print(f"{generator} / {condition} {' '.join(items)} on {zoo_dir}: {len(ref)} held-out tasks")
+    print(f"  generated: {statistics.fmean(own):.4f}   +head: {statistics.fmean(fitted):.4f}   "
+          f"full-data reference: {statistics.fmean(ref):.4f}")
+    print(f"  fit {fit_s:.0f} s, generation {1000 * statistics.median(secs):.0f} ms per adapter (median)")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
