@@ -14,14 +14,12 @@ that is removed afterwards, and the test checks Ray wrote nothing to ~/.ray or /
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
+from ray_scratch import ray_scratch
 
 from weightspace.adapt.finetune import FinetuneConfig, finetune
 from weightspace.errors import WeightspaceError
@@ -135,27 +133,13 @@ def test_local_workers_give_the_in_process_results(tiny, in_process):
 
 
 @pytest.fixture()
-def ray_scratch():
-    """Ray's files in a short temporary directory (socket paths must stay under ~107 characters)."""
-    existed = {p: p.exists() for p in RAY_HOME_DIRS}
-    temp = tempfile.mkdtemp(prefix="wsray", dir="/tmp")
-    saved = {k: os.environ.get(k) for k in ("RAY_AUTH_MODE", "RAY_TMPDIR")}
-    # No token file in ~/.ray (a fresh local instance writes one when auth is on).
-    os.environ.update({"RAY_AUTH_MODE": "disabled", "RAY_TMPDIR": temp})
-    try:
+def ray_dirs():
+    """Ray's files in a short temporary directory, nothing left in the home directory."""
+    with ray_scratch():
         yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        shutil.rmtree(temp, ignore_errors=True)
-        for path, was_there in existed.items():
-            assert was_there or not path.exists(), f"the Ray test left {path} behind"
 
 
-def test_ray_backend_gives_the_local_results(tiny, in_process, ray_scratch):
+def test_ray_backend_gives_the_local_results(tiny, in_process, ray_dirs):
     ray = pytest.importorskip("ray")
     assert not ray.is_initialized()
     # workers=4 on 2 CPUs: two chunks per data source, so chunks are merged here too.

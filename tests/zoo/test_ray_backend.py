@@ -8,14 +8,12 @@ checks that Ray wrote nothing to ~/.ray or /tmp/ray.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
-import tempfile
-from pathlib import Path
 
 import pytest
 import ray
 import torch
+from ray_scratch import ray_scratch
 
 from weightspace.cli import main
 from weightspace.errors import WeightspaceError
@@ -27,7 +25,6 @@ from weightspace.zoo.store import Zoo
 from weightspace.zoo.train import TrainConfig
 
 CFG = TrainConfig(steps=20, batch_size=32, snapshot_every=10)
-RAY_HOME_DIRS = (Path.home() / ".ray", Path("/tmp/ray"))
 
 
 def threads_and_pid(n: int) -> tuple[int, int, int]:
@@ -42,28 +39,15 @@ def fail_on_three(n: int) -> int:
 
 @pytest.fixture(scope="module")
 def local_ray():
-    existed = {p: p.exists() for p in RAY_HOME_DIRS}
-    temp = tempfile.mkdtemp(prefix="wsray", dir="/tmp")
-    saved = {k: os.environ.get(k) for k in ("RAY_AUTH_MODE", "RAY_TMPDIR")}
-    # No token file in ~/.ray (a fresh local instance writes one when auth is on); Ray's scratch
-    # files in our directory.
-    os.environ.update({"RAY_AUTH_MODE": "disabled", "RAY_TMPDIR": temp})
-    # Ray workers cannot import this test module by name: ship its functions by value.
-    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    ray.init(num_cpus=2, include_dashboard=False, _temp_dir=temp, log_to_driver=False)
-    try:
-        yield
-    finally:
-        ray.shutdown()
-        ray.cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        shutil.rmtree(temp, ignore_errors=True)
-        for path, was_there in existed.items():
-            assert was_there or not path.exists(), f"the Ray test left {path} behind"
+    with ray_scratch() as temp:
+        # Ray workers cannot import this test module by name: ship its functions by value.
+        ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+        ray.init(num_cpus=2, include_dashboard=False, _temp_dir=temp, log_to_driver=False)
+        try:
+            yield
+        finally:
+            ray.shutdown()
+            ray.cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
 
 
 @pytest.fixture(scope="module")
