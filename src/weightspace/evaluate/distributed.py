@@ -20,10 +20,8 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from functools import lru_cache
 from typing import Any
 
 import torch
@@ -99,9 +97,10 @@ def finetune_tasks(job: FinetuneJob, data: Sequence[str] = DATA, pool=None, slot
 def finetune_chunk(payload: dict) -> dict:
     """The worker: rebuild the chunk's tasks, fine-tune them; numpy results (plain bytes travel)."""
     from weightspace.nets import arch_from_dict
+    from weightspace.tasks import cached_family
 
     torch.set_num_threads(1)
-    family = _family(json.dumps(payload["family"], sort_keys=True))  # first: it registers the families' architectures
+    family = cached_family(payload["family"])  # first: it registers the families' architectures
     arch = arch_from_dict(payload["arch"])
     tasks = [family.task(t) for t in payload["task_ids"]]
     xs, ys = zip(*(task_data(t, payload["data"]) for t in tasks))
@@ -112,14 +111,6 @@ def finetune_chunk(payload: dict) -> dict:
     return {"grid": run.grid.tolist(), "test_acc": run.test_acc.numpy(), "train_seconds": run.train_seconds,
             "examples_per_step": run.examples_per_step,
             "snapshots": {step: {n: v.numpy() for n, v in p.items()} for step, p in run.snapshots.items()}}
-
-
-@lru_cache(maxsize=8)
-def _family(family_json: str):
-    """Families rebuilt once per worker process; each keeps its own cache of built tasks."""
-    from weightspace.tasks import family_from_dict
-
-    return family_from_dict(json.loads(family_json))
 
 
 def _payload(job: FinetuneJob, source: str, chunk: range) -> dict:

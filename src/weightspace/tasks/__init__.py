@@ -14,7 +14,9 @@ as (cos, sin); indicators unchanged), which read no data, for conditioning gener
 
 from __future__ import annotations
 
+import functools
 import importlib
+import json
 from typing import Any, Mapping
 
 from weightspace.errors import WeightspaceError
@@ -85,6 +87,17 @@ def family_from_dict(d: Mapping[str, Any]) -> TaskFamily:
     return family
 
 
+@functools.lru_cache(maxsize=8)
+def _cached_family(record_json: str) -> TaskFamily:
+    return family_from_dict(json.loads(record_json))
+
+
+def cached_family(d: Mapping[str, Any]) -> TaskFamily:
+    """``family_from_dict`` once per process and record: worker processes receive the same
+    record with every job, and a rebuilt family keeps its own cache of built tasks."""
+    return _cached_family(json.dumps(d, sort_keys=True))
+
+
 __all__ = [
     "FAMILIES",
     "FAMILY_NAMES",
@@ -94,6 +107,7 @@ __all__ = [
     "family_class",
     "make_family",
     "family_from_dict",
+    "cached_family",
     "Task",
     "TaskFamily",
     "stratified_support",

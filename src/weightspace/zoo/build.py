@@ -183,25 +183,14 @@ def _shared_base(zoo: Zoo, family, arch: Architecture, train_cfg, steps: int, se
 
 
 # ----- one chunk, in a worker ----------------------------------------------------------------
-_FAMILIES: dict[str, Any] = {}  # per worker process: family json -> family (built once)
-
-
-def _family(d: dict):
-    from weightspace.tasks import family_from_dict
-
-    key = json.dumps(d, sort_keys=True)
-    if key not in _FAMILIES:
-        _FAMILIES[key] = family_from_dict(d)
-    return _FAMILIES[key]
-
-
 def train_chunk(payload: dict) -> dict:
     """Train one chunk of members; returns numpy arrays (plain bytes cross the process boundary)."""
     from weightspace.config import from_mapping
+    from weightspace.tasks import cached_family
     from weightspace.zoo.train import TrainConfig, train_members
 
     arch = arch_from_dict(payload["arch"])
-    family = _family(payload["family"])
+    family = cached_family(payload["family"])
     cfg = from_mapping(TrainConfig, payload["train"], where="train config")
     tasks = [family.task(t) for t, _ in payload["jobs"]]
     init = None if payload["base"] is None else load_safetensors(payload["base"])[0]
