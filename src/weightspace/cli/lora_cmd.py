@@ -59,13 +59,6 @@ def tasks_cmd(family_json: Optional[str] = typer.Option(None, "--family", help="
                 typer.echo(f"{split}\t{task_id}\t{family.description(task_id)}")
 
 
-def spread(ids: list[str], n: int) -> list[str]:
-    """``n`` ids evenly spaced over ``ids`` (which are grouped by kind), so every kind is sampled."""
-    if n >= len(ids):
-        return list(ids)
-    return [ids[int(i * len(ids) / n)] for i in range(n)]
-
-
 @lora_app.command("build")
 def build_cmd(
     out: Path = typer.Option(..., "--out", help="Zoo directory (a rerun with the same settings resumes it)."),
@@ -91,6 +84,7 @@ def build_cmd(
 
     from weightspace.text.lora_arch import LoRAMiniLM
     from weightspace.text.lora_train import LoRATrainConfig
+    from weightspace.evaluate.sweep import evenly_spaced
     from weightspace.text.lora_zoo import build_lora_zoo
 
     try:
@@ -107,7 +101,8 @@ def build_cmd(
     cfg = LoRATrainConfig(steps=steps, lr=lr, head_lr=head_lr, batch_size=batch_size)
     task_ids = None
     if max_tasks > 0:
-        task_ids = spread(family.zoo_task_ids(), max_tasks) + (family.heldout_task_ids()[:max_tasks] if heldout_models else [])
+        zoo_ids = family.zoo_task_ids()  # grouped by kind: evenly spaced ids sample every kind
+        task_ids = evenly_spaced(zoo_ids, min(max_tasks, len(zoo_ids))) + (family.heldout_task_ids()[:max_tasks] if heldout_models else [])
     with Progress(console=console, disable=quiet) as bar:
         job = bar.add_task("LoRA zoo", total=None)
         zoo = build_lora_zoo(out, family, arch, cfg, seeds_per_task=seeds, include_heldout=heldout_models,

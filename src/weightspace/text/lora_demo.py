@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 from rich.console import Console
+from rich.progress import Progress
 
 from weightspace.card import make_card
 from weightspace.config import option, to_dict
@@ -52,13 +53,13 @@ class LoRADemoConfig:
 
 def run_lora_demo(cfg: LoRADemoConfig, console: Console | None = None) -> dict[str, Any]:
     """Run (or resume) the LoRA pipeline; returns paths and headline numbers."""
-    from weightspace.cli.lora_cmd import spread
     from weightspace.demo import Steps, done, train_generator
     from weightspace.evaluate.harness import EvalConfig, evaluate, write_results
     from weightspace.report.html import write_report
     from weightspace.text.family import ChatterbotFamily
     from weightspace.text.lora_arch import LoRAMiniLM
     from weightspace.text.lora_train import LoRATrainConfig
+    from weightspace.evaluate.sweep import evenly_spaced
     from weightspace.text.lora_zoo import build_lora_zoo
 
     console = console or Console(stderr=True)
@@ -70,13 +71,16 @@ def run_lora_demo(cfg: LoRADemoConfig, console: Console | None = None) -> dict[s
     family = ChatterbotFamily(inputs="hidden", hidden_layer=min(cfg.layers), seed=cfg.seed)
     arch = LoRAMiniLM(n_classes=family.n_classes, layers=cfg.layers, modules=cfg.modules, rank=cfg.rank,
                       max_length=family.max_length, inputs="hidden")
-    task_ids = spread(family.zoo_task_ids(), cfg.zoo_tasks) + family.heldout_task_ids()[:cfg.heldout]
+    zoo_ids = family.zoo_task_ids()  # grouped by kind: evenly spaced ids sample every kind
+    task_ids = evenly_spaced(zoo_ids, min(cfg.zoo_tasks, len(zoo_ids))) + family.heldout_task_ids()[:cfg.heldout]
     zoo_dir = run / "zoo"
     steps.start(f"LoRA zoo: {cfg.zoo_tasks} chatterbot tasks + {cfg.heldout} held-out references "
                 f"(rank {cfg.rank} on layers {', '.join(map(str, arch.layers))}: {arch.spec().numel:,} numbers each)")
-    with _bar(console) as update:
+    with Progress(console=console) as bar:
+        job = bar.add_task("LoRA sets", total=None)
         steps.timed("zoo", build_lora_zoo, zoo_dir, family, arch, LoRATrainConfig(steps=cfg.steps), task_ids=task_ids,
-              workers=cfg.workers, seed=cfg.seed, progress=update).close()
+                    workers=cfg.workers, seed=cfg.seed,
+                    progress=lambda done, total: bar.update(job, completed=done, total=total)).close()
 
     gen_dir = run / "generator"
     steps.start(f"train: {cfg.generator} conditioned on {cfg.condition}")
@@ -110,23 +114,6 @@ def run_lora_demo(cfg: LoRADemoConfig, console: Console | None = None) -> dict[s
     atomic_write_json(run / "card.json", make_card("demo-text-lora", to_dict(cfg), seed=cfg.seed, summary=summary))
     return summary
 
-
-class _bar:
-    """A progress bar for the zoo build (done/total members)."""
-
-    def __init__(self, console: Console):
-        self.console = console
-
-    def __enter__(self):
-        from rich.progress import Progress
-
-        self.progress = Progress(console=self.console)
-        self.progress.__enter__()
-        self.job = self.progress.add_task("LoRA sets", total=None)
-        return lambda done, total: self.progress.update(self.job, completed=done, total=total)
-
-    def __exit__(self, *exc):
-        self.progress.__exit__(*exc)
 
 
 def _export_first(gen_dir: Path, zoo_dir: Path, family, out: Path) -> dict[str, Any]:
