@@ -104,3 +104,21 @@ def test_head_modes_need_an_architecture_with_a_head():
     assert parse_mode("central+head") == 0 and parse_mode("best-of-4+head") == 4
     with pytest.raises(WeightspaceError):
         parse_mode("central+tail")
+
+
+def test_per_member_features_of_compacted_inputs_equal_the_embeddings(hidden_family, model):
+    from weightspace.encode.functional import forward_members
+
+    arch = LoRAMiniLM(inputs="hidden")
+    hid = hidden_family.task(hidden_family.heldout_task_ids()[0])
+    members = [_random_lora(arch, s) for s in (1, 2)]
+    stacked = {k: torch.stack([p[k] for p in members]) for k in members[0]}
+    shortest = hid.x_test[hid.x_test[..., -1].sum(1).argsort()[:12]]
+    x = torch.stack([shortest[:6], shortest[6:]])  # different inputs per member, none 32 tokens long
+    short = arch.compact_inputs(x)
+    assert short.shape[2] < x.shape[2] and short.shape[2] == int(x[..., -1].sum(-1).max())
+    feats = forward_members(arch.module(), stacked, short, per_member=True, features=True)
+    for i, p in enumerate(members):
+        hidden, mask = lora.split_hidden(x[i])
+        assert torch.allclose(feats[i], lora.embeddings_from_hidden(arch, p, hidden, mask, model=model), atol=1e-5)
+    assert torch.equal(LoRAMiniLM().compact_inputs(x), x)  # token ids: left alone

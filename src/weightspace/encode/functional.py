@@ -10,15 +10,18 @@ from torch.func import functional_call, vmap
 
 
 def forward_members(module: nn.Module, stacked: Mapping[str, torch.Tensor], x: torch.Tensor,
-                    per_member: bool = False) -> torch.Tensor:
+                    per_member: bool = False, features: bool = False) -> torch.Tensor:
     """Logits (M, N, classes) of M stacked members on inputs x.
 
     x is (N, *input) shared by all members, or (M, N, *input) with ``per_member=True``.
     Differentiable in both weights and inputs, so end-to-end training goes through it.
+    ``features=True`` returns what the head reads instead, (M, N, arch.features_dim), for
+    architectures that have one (their module's forward takes ``features``).
     """
+    kwargs = {"features": True} if features else {}
 
     def one(p, xi):
-        return functional_call(module, p, (xi,))
+        return functional_call(module, p, (xi,), kwargs)
 
     return vmap(one, in_dims=(0, 0 if per_member else None))(dict(stacked), x)
 

@@ -22,12 +22,20 @@ INIT_SCHEMES = ("uniform", "kaiming", "xavier")
 
 class Architecture:
     name: ClassVar[str]
+    # Width of what the head reads, for architectures whose head is refitted per task (LoRA):
+    # their module's forward(x, features=True) returns it. None: forward gives logits only.
+    features_dim: ClassVar[int | None] = None
 
     def spec(self) -> WeightSpec:  # pragma: no cover - interface
         raise NotImplementedError
 
     def module(self) -> nn.Module:  # pragma: no cover - interface
         raise NotImplementedError
+
+    def compact_inputs(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` (..., *input_shape) without what no example in it uses (padding), for batches
+        that the module's own trimming cannot shorten (per-member inputs under vmap)."""
+        return x
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)

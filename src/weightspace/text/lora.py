@@ -140,10 +140,14 @@ class LoRAClassifierModule(nn.Module):
             out[name] = obj
         return out
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, features: bool = False) -> torch.Tensor:
+        """Logits, or with ``features=True`` the adapted sentence embeddings the head reads."""
+        params = self._params()
         if self.arch.inputs == "hidden":
             hidden, mask = split_hidden(x)
             # Inputs shared by every member of a vmapped call are plain tensors and can be cut to
             # their longest sentence (about 2x less work on chatterbot); per-member inputs cannot.
-            return logits_from_hidden(self.arch, self._params(), hidden, mask, model=self.base, trim=not _batched(x))
-        return logits(self.arch, self._params(), x, self.base)
+            emb = embeddings_from_hidden(self.arch, params, hidden, mask, model=self.base, trim=not _batched(x))
+        else:
+            emb = embeddings(self.arch, params, x, self.base)
+        return emb if features else head(params, emb)

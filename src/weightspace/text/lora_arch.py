@@ -60,6 +60,7 @@ class LoRAMiniLM(Architecture):
     # batched (vmapped) trainer, evaluator and generator then skips the frozen lower layers.
     inputs: str = "ids"
     name: ClassVar[str] = "lora-minilm"
+    features_dim: ClassVar[int] = HIDDEN  # module(x, features=True) gives the sentence embedding the head reads
 
     def __post_init__(self):
         object.__setattr__(self, "layers", tuple(sorted(int(i) for i in self.layers)))
@@ -124,6 +125,13 @@ class LoRAMiniLM(Architecture):
         if self.inputs == "ids":
             raise AttributeError("token-id inputs have no fixed shape")
         return (self.max_length, HIDDEN + 1)
+
+    def compact_inputs(self, x: torch.Tensor) -> torch.Tensor:
+        """Hidden inputs cut to the longest sentence among all of them (padding is at the end)."""
+        if self.inputs != "hidden":
+            return x
+        width = int(x[..., -1].sum(-1).max().item()) if x.numel() else 1
+        return x[..., : max(width, 1), :]
 
     def canonical_frame(self, stacked: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Members in one frame: every (A, B) pair gauge-fixed in closed form from the SVD of
