@@ -182,6 +182,8 @@ def _lora_zoo(arch, n, seed=0):
 @pytest.mark.parametrize("condition,generator,opts", [
     ("text-support", "pca-gaussian", {"support_draws": 2}),
     ("text-both", "hypernet", {"objective": "regression", "steps": 5, "hidden": 16, "depth": 1, "batch_tasks": 3}),
+    ("text-support", "hypernet", {"objective": "fewshot", "output": "full", "warmup_steps": 2, "steps": 3, "hidden": 16,
+                                  "depth": 1, "batch_tasks": 2, "batch_examples": 6}),
 ])
 def test_a_generator_fits_and_samples_lora_weights_with_a_text_condition(condition, generator, opts, tasks, heldout,
                                                                          tmp_path):

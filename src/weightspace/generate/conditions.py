@@ -51,6 +51,16 @@ class ConditionSource:
             return self.bank[which, members]
         return self.encoder.encode_support(*self.tasks.support(members, g))
 
+    def encode(self, members: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Codes of the given support sets (B, S, ...), one per member, for objectives that use
+        the very set the generator is told about; a non-support condition is the zoo's own."""
+        if self.mode == "fixed":
+            return self.fixed[members]
+        if self.mode == "bank":
+            with torch.no_grad():
+                return self.encoder.encode_support(x, y)
+        return self.encoder.encode_support(x, y)
+
     def all_draws(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Every (member index, condition) pair available without training: for closed-form fits."""
         if self.mode == "bank":

@@ -1,6 +1,6 @@
 """hypernet: an MLP from the condition to weights (PCA coefficients, or the full flat vector).
 
-Two training objectives:
+Three training objectives:
 
 - ``regression``: mean squared error onto the zoo members' own (normalised) weights;
 - ``task``: end to end through the task loss, as Text-to-LoRA's SFT mode. Generated weights are
@@ -8,6 +8,12 @@ Two training objectives:
   (vmapped over a batch of zoo tasks) and trained on those tasks' training data. By default it
   starts from ``warmup_steps`` of regression (which wants an aligned zoo); with
   ``warmup_steps=0`` it needs no aligned zoo at all, the zoo only supplying the PCA basis.
+- ``fewshot``: end to end like ``task``, but scored the way ``+head`` modes use the weights: a
+  prototype classifier on the generated network's features, built from the very support set the
+  generator was conditioned on, classifies a disjoint query set (fewshot.py). For architectures
+  whose head is refitted per task (LoRA). The generated head gets no training signal: use the
+  weights with a refitted head. With ``warmup_steps=0`` and full output it starts from the
+  architecture's own init (for LoRA: ΔW = 0).
 
 With a support-set condition, every step draws fresh support sets from each task's training
 data, so the encoder (trained jointly when it is learnable) generalises to the user's set.
@@ -31,16 +37,18 @@ from weightspace.errors import WeightspaceError
 from weightspace.generate.base import Generator, ZooData
 from weightspace.generate.checkpoint import TrainState
 from weightspace.generate.conditions import ConditionSource
+from weightspace.generate.fewshot import check_features, episode, prototype_loss
 from weightspace.generate.registry import register
 from weightspace.generate.taskdata import TaskBank
 
-OBJECTIVES = ("regression", "task")
+OBJECTIVES = ("regression", "task", "fewshot")
 OUTPUTS = ("pca", "full")
 
 
 @dataclass
 class HypernetConfig:
-    objective: str = option("task", "regression (onto zoo weights) or task (end to end through the task loss)")
+    objective: str = option("task", "regression (onto zoo weights), task (end to end through the task loss) or "
+                                    "fewshot (features scored by a support-set prototype classifier; for refitted heads)")
     output: str = option("pca", "pca (coefficients of the zoo's PCA) or full (every normalised weight)")
     k: int = option(0, "PCA components; 0 = as many as `variance` needs")
     variance: float = option(0.9999, "fraction of the zoo's weight variance the PCA keeps when k = 0")
@@ -49,11 +57,12 @@ class HypernetConfig:
     steps: int = option(1000, "optimisation steps of the chosen objective (task: after the warm start)")
     # Measured on digits-rotate: a long task phase overfits every task's training set (held-out
     # accuracy falls as it grows), a regression start keeps the zoo's well-generalising weights.
-    warmup_steps: int = option(2000, "regression steps before the task objective starts (objective=task)")
+    warmup_steps: int = option(2000, "regression steps before the task or fewshot objective starts")
     lr: float = option(1e-3, "AdamW learning rate (cosine decay to 0)")
     weight_decay: float = option(1e-4, "AdamW weight decay")
     batch_tasks: int = option(32, "zoo members per step")
-    batch_examples: int = option(128, "training examples per task per step (objective=task)")
+    batch_examples: int = option(128, "training examples per task per step (task; fewshot: query examples, "
+                                      "capped by the smallest task's training set less the support set)")
     resample_support: bool = option(True, "draw fresh support sets from each zoo task's training data every step")
     support_draws: int = option(16, "pre-encoded support draws per member for training-free encoders")
     noise_scale: float = option(1.0, "sampling noise in units of the zoo residual spread (objective=regression; 0 = deterministic)")
@@ -85,23 +94,33 @@ class HypernetGenerator(Generator):
         c = self.config
         if c.objective not in OBJECTIVES or c.output not in OUTPUTS:
             raise WeightspaceError(f"hypernet: objective must be one of {OBJECTIVES} and output one of {OUTPUTS}.")
-        if c.objective == "task" and zoo.tasks is None:
-            raise WeightspaceError("hypernet objective=task needs the zoo's tasks; build the zoo data with tasks.")
+        if c.objective != "regression" and zoo.tasks is None:
+            raise WeightspaceError(f"hypernet objective={c.objective} needs the zoo's tasks; build the zoo data with tasks.")
+        if c.objective == "fewshot":
+            check_features(zoo.arch)
         self.codec = WeightCodec.fit(zoo.spec, zoo.params, latent="pca" if c.output == "pca" else "none",
                                      k=c.k or None, variance=None if c.k else c.variance)
         target = self.codec.encode(zoo.params)
         self._build(zoo.encoder.dim if zoo.encoder else zoo.conditions.shape[1], self.codec.dim)
-        if c.output == "full":  # start from the zoo member nearest the centre (a working network)
+        if c.output == "full" and c.objective == "fewshot" and c.warmup_steps == 0:
+            # Start from the architecture's own init (for LoRA, PEFT's: ΔW = 0, the frozen model).
+            # Measured on chatterbot: from zoo adapters, which do not carry over to held-out topics,
+            # the few-shot phase ended below the probe on frozen embeddings; from ΔW = 0, above it.
+            with torch.no_grad():
+                self.net[-1].bias.copy_(self.codec.encode(zoo.arch.init_params_stacked([c.seed]))[0])
+        elif c.output == "full":  # start from the zoo member nearest the centre (a working network)
             medoid = int(((target - target.mean(0)) ** 2).sum(1).argmin())
             with torch.no_grad():
                 self.net[-1].bias.copy_(target[medoid])
         tasks = TaskBank(zoo.tasks) if zoo.tasks is not None else None
-        source = ConditionSource(zoo, c.resample_support, c.support_draws, c.seed, bank=tasks)
+        # fewshot encodes each step's own support sets: pre-encoded draws are only for a warm-up
+        draws = 0 if c.objective == "fewshot" and c.warmup_steps == 0 else c.support_draws
+        source = ConditionSource(zoo, c.resample_support, draws, c.seed, bank=tasks)
         module = zoo.arch.module()
         params = list(self.net.parameters()) + source.parameters()
         opt = torch.optim.AdamW(params, lr=c.lr, weight_decay=c.weight_decay)
         regression_steps = c.steps if c.objective == "regression" else c.warmup_steps
-        total = regression_steps + (c.steps if c.objective == "task" else 0)
+        total = regression_steps + (0 if c.objective == "regression" else c.steps)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, total)
         g = torch.Generator().manual_seed(c.seed)
         state = TrainState(params, opt, sched, g)
@@ -110,10 +129,15 @@ class HypernetGenerator(Generator):
         source.train(True)
         for step in range(start, total):
             members = torch.randint(0, len(zoo), (c.batch_tasks,), generator=g)
-            z = self.net(source(members, g))
-            if step < regression_steps:
+            if step >= regression_steps and c.objective == "fewshot":
+                sx, sy, qx, qy = episode(tasks, members, c.batch_examples, g)
+                z = self.net(source.encode(members, sx, sy))
+                loss = prototype_loss(zoo.arch, module, self.codec.decode(z), sx, sy, qx, qy)
+            elif step < regression_steps:
+                z = self.net(source(members, g))
                 loss = ((z - target[members]) ** 2).mean()
             else:
+                z = self.net(source(members, g))
                 x, y = tasks.minibatch(members, c.batch_examples, g)
                 ce, _ = members_loss(module, self.codec.decode(z), x, y, per_member=True)
                 loss = ce.mean()
