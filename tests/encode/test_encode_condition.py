@@ -108,3 +108,19 @@ def test_check_support_names_the_problem():
 def test_unknown_condition_is_a_clear_error():
     with pytest.raises(WeightspaceError, match="unknown condition 'text'"):
         make_condition_encoder("text", CNN(input_shape=(1, 4, 4), n_classes=2))
+
+
+def test_none_condition_tells_a_generator_nothing(tmp_path):
+    from weightspace.generate import load_generator, make_generator, zoo_data
+
+    enc = make_condition_encoder("none", ARCH).fit(ARCH, PARAMS, TASKS)
+    assert torch.equal(enc.encode(TASKS[0]), enc.encode((TASKS[1].support_x, TASKS[1].support_y)))
+    again = condition_encoder_from(enc.config(), enc.state())
+    assert torch.equal(again.encode(TASKS[2]), enc.encode(TASKS[2])) and again.dim == enc.dim == 1
+    gen = make_generator("hypernet", objective="regression", steps=5, hidden=8, depth=1).fit(
+        zoo_data.from_params(ARCH, PARAMS, TASKS, "none"))
+    one = gen.sample(gen.encode_condition(TASKS[0]), deterministic=True)
+    other = gen.sample(gen.encode_condition(TASKS[5]), deterministic=True)
+    assert all(torch.equal(one[k], other[k]) for k in one)  # one network for every task
+    gen.save(tmp_path / "g")
+    assert load_generator(tmp_path / "g").encoder.name == "none"

@@ -21,7 +21,7 @@ def train(
     zoo_path: Path = typer.Argument(..., metavar="ZOO", help="Zoo directory written by `weightspace zoo build`."),
     overrides: Optional[list[str]] = typer.Argument(None, metavar="[KEY=VALUE]...", help="Generator options; condition.X for the encoder."),
     generator: str = typer.Option("hypernet", "--generator", "-g", help="Generator name (see `weightspace generators`)."),
-    condition: str = typer.Option("support", "--condition", "-c", help="support (the default support-set encoder), support-probe, support-deepsets, descriptor; for LoRA zoos text-support, text-description or text-both."),
+    condition: str = typer.Option("support", "--condition", "-c", help="support (the default support-set encoder), support-probe, support-deepsets, descriptor; for LoRA zoos text-support, text-description or text-both; none (told nothing: the unconditional ablation)."),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML file of generator options."),
     out: Path = typer.Option(..., "--out", "-o", help="Directory to write the generator to."),
     align: str = typer.Option("auto", "--align", help="auto: align independent-init zoos when the generator models weights directly; yes; no."),
@@ -33,7 +33,7 @@ def train(
 
     from weightspace.config import to_dict
     from weightspace.generate.checkpoint import Checkpoint, state_dir_for
-    from weightspace.generate.evaluation import heldout_summary
+    from weightspace.generate.evaluation import describe_heldout, heldout_summary
     from weightspace.generate.training import TrainSpec, generator_card, prepare
     from weightspace.zoo.store import Zoo
 
@@ -58,10 +58,7 @@ def train(
     checkpoint.clear()  # the finished generator supersedes the snapshot
     init, aligned = facts["zoo_init"], facts["aligned"]
     line = f"wrote {out}: {generator} on {len(data)} members ({init} init{', aligned' if aligned else ''}), condition {data.encoder.name}"
-    if summary:
-        line += (f"; held-out accuracy {summary['generated_acc_mean']:.3f}"
-                 + (f" vs trained {summary['reference_acc_mean']:.3f}" if summary.get("reference_acc_mean") is not None else ""))
-    typer.echo(line)
+    typer.echo(line + describe_heldout(summary))
 
 
 @app.command("generate")
@@ -98,7 +95,7 @@ def generate(
 
         target = family_from_dict(family_dict).task(task)
     else:
-        if gen.encoder is not None and gen.encoder.kind != "support":
+        if gen.encoder is not None and gen.encoder.kind not in ("support", "none"):
             raise WeightspaceError(f"{generator_path} is conditioned on task {gen.encoder.kind}s, not support sets; use --task.")
         target = read_support_file(support, gen.arch.input_shape, gen.arch.n_classes)
     result = generate_weights(gen, target, n=n, seed=seed, best_of=best_of, deterministic=deterministic)

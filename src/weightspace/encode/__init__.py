@@ -17,10 +17,12 @@ from weightspace.encode.normalize import TensorNormalizer
 from weightspace.encode.pca import PCALatent
 from weightspace.encode.probe import ProbeSupportEncoder
 from weightspace.encode.tokens import LayerTokenizer
+from weightspace.encode.unconditional import NoCondition
 from weightspace.text import conditions as _text_conditions  # noqa: F401  registers text-support, text-description, text-both
 
 __all__ = [
     "AELatent", "LATENTS", "WeightCodec", "CONDITION_ENCODERS", "ConditionEncoder", "SupportSetEncoder",
     "check_support", "condition_encoder_from", "make_condition_encoder", "DeepSetsSupportEncoder",
     "DescriptorEncoder", "TensorNormalizer", "PCALatent", "ProbeSupportEncoder", "LayerTokenizer",
+    "NoCondition",
 ]
