@@ -1,13 +1,18 @@
 """Held-out accuracy of a generator fitted on a LoRA zoo, with its own head and with the head
 refitted on each task's support set (the `+head` generator modes).
 
-    python benchmarks/lora_generate.py ZOO GENERATOR CONDITION [KEY=VALUE ...]
+    python benchmarks/lora_generate.py ZOO GENERATOR CONDITION [KEY=VALUE ...] [--all-heldout]
     python benchmarks/lora_generate.py zoos/lora hypernet text-both objective=regression output=pca steps=2000
 
 Fits the generator on the zoo exactly as `weightspace train` does, asks it for each held-out
 task's LoRA set (central output, conditioned on the task), and prints the mean test accuracy
-beside the zoo's full-data references, the fit time and the median generation time. Cheaper than
-`weightspace eval` (no baselines, no novelty), for comparing generator settings.
+beside the logistic probe on frozen embeddings (the same head fit, on zero adapters) and the
+zoo's full-data references, the fit time and the median generation time. Cheaper than
+`weightspace eval` (no other baselines, no novelty), for comparing generator settings.
+
+By default the tasks are the zoo's held-out members (those with a full-data reference);
+``--all-heldout`` scores every held-out task of the family (more tasks, less noise), with the
+reference averaged over the tasks that have one.
 """
 
 from __future__ import annotations
@@ -26,7 +31,8 @@ def main(argv: list[str]) -> None:
     from weightspace.tasks import family_from_dict
     from weightspace.zoo.store import Zoo
 
-    zoo_dir, generator, condition, *items = argv
+    every = "--all-heldout" in argv
+    zoo_dir, generator, condition, *items = [a for a in argv if a != "--all-heldout"]
     torch.set_num_threads(1)
     zoo = Zoo.open(zoo_dir)
     began = time.perf_counter()
@@ -34,23 +40,26 @@ def main(argv: list[str]) -> None:
     fit_s = time.perf_counter() - began
     family = family_from_dict(zoo.family)
     refs = {r.task_id: r for r in zoo.records(final_only=True, split="heldout")}
-    own, fitted, ref, secs = [], [], [], []
+    own, fitted, probe, ref, secs = [], [], [], [], []
+    zero = {t.name: torch.zeros(t.shape) for t in zoo.arch.spec().tensors}
 
     def accuracy(weights, task) -> float:
         pred, _ = predict_members(zoo.arch, {k: v[None] for k, v in weights.items()}, task.x_test, task.y_test)
         return float((pred[0] == task.y_test).float().mean())
 
-    for task_id in (t for t in family.heldout_task_ids() if t in refs):
+    for task_id in (t for t in family.heldout_task_ids() if every or t in refs):
         task = family.task(task_id)
         t0 = time.perf_counter()
         weights = {k: v[0] for k, v in gen.sample(gen.encode_condition(task), n=1, seed=0, deterministic=True).items()}
         secs.append(time.perf_counter() - t0)
         own.append(accuracy(weights, task))
         fitted.append(accuracy(zoo.arch.fit_head(weights, task.support_x, task.support_y), task))
-        ref.append(refs[task_id].metrics["test_acc"])
-    print(f"{generator} / {condition} {' '.join(items)} on {zoo_dir}: {len(ref)} held-out tasks")
+        probe.append(accuracy(zoo.arch.fit_head(zero, task.support_x, task.support_y), task))
+        if task_id in refs:
+            ref.append(refs[task_id].metrics["test_acc"])
+    print(f"{generator} / {condition} {' '.join(items)} on {zoo_dir}: {len(own)} held-out tasks")
     print(f"  generated: {statistics.fmean(own):.4f}   +head: {statistics.fmean(fitted):.4f}   "
-          f"full-data reference: {statistics.fmean(ref):.4f}")
+          f"probe: {statistics.fmean(probe):.4f}   full-data reference ({len(ref)} tasks): {statistics.fmean(ref):.4f}")
     print(f"  fit {fit_s:.0f} s, generation {1000 * statistics.median(secs):.0f} ms per adapter (median)")
 
 

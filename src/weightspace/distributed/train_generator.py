@@ -74,15 +74,13 @@ def train(
 
 def _save(spec, gen, zoo, zoo_path, out, data, facts, world) -> None:
     """Rank 0 only: the held-out summary, the card, the generator directory, one line of output."""
-    from weightspace.generate.evaluation import heldout_summary
+    from weightspace.generate.evaluation import describe_heldout, heldout_summary
     from weightspace.generate.training import generator_card
 
     summary = heldout_summary(gen, zoo)
     gen.save(out, card=generator_card(spec, gen, data, {**facts, "zoo": str(zoo_path)}, heldout=summary, processes=world))
     line = f"wrote {out}: {gen.name} on {len(data)} members with {world} process{'es' if world > 1 else ''}"
-    if summary:
-        line += f"; held-out accuracy {summary['generated_acc_mean']:.3f}"
-    typer.echo(line)
+    typer.echo(line + describe_heldout(summary))
 
 
 def main(argv: list[str] | None = None) -> int:

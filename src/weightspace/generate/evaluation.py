@@ -45,6 +45,18 @@ def generated_accuracy(gen: Generator, tasks: Sequence[Task], seed: int = 0, det
 
 
 @torch.no_grad()
+def generated_head_accuracy(gen: Generator, tasks: Sequence[Task], seed: int = 0) -> torch.Tensor:
+    """(T,) test accuracy of each task's central sample with its head refitted on the task's
+    support set (the ``+head`` mode), for architectures with ``fit_head``."""
+    out = []
+    for i, t in enumerate(tasks):
+        params = {k: v[0] for k, v in gen.sample(gen.encode_condition(t), 1, seed + i, True).items()}
+        fitted = gen.arch.fit_head(params, t.support_x, t.support_y)
+        out.append(test_accuracy(gen.arch, {k: v[None] for k, v in fitted.items()}, t)[0])
+    return torch.stack(out)
+
+
+@torch.no_grad()
 def retrieval_accuracy(arch: Architecture, zoo_params: Mapping[str, torch.Tensor], tasks: Sequence[Task]) -> torch.Tensor:
     """(T,) test accuracy of the zoo member with the lowest loss on each task's support set."""
     module = arch.module()
@@ -82,6 +94,20 @@ def heldout_summary(gen: Generator, zoo) -> dict:
     acc = generated_accuracy(gen, tasks)
     ref = reference_accuracy(zoo, tasks)
     out = {"tasks": len(tasks), "generated_acc_mean": float(acc.mean()), "reference_acc_mean": None}
+    if hasattr(gen.arch, "fit_head"):  # heads are label-specific: how the weights are used
+        out["generated_head_acc_mean"] = float(generated_head_accuracy(gen, tasks).mean())
     if ref is not None:
         out.update(reference_acc_mean=float(ref.mean()), ratio_mean=float((acc / ref).mean()))
     return out
+
+
+def describe_heldout(summary: dict) -> str:
+    """The held-out figures of ``heldout_summary`` as a clause of a one-line report ('' if none)."""
+    if not summary:
+        return ""
+    text = f"; held-out accuracy {summary['generated_acc_mean']:.3f}"
+    if summary.get("generated_head_acc_mean") is not None:
+        text += f" (head refitted on the support set: {summary['generated_head_acc_mean']:.3f})"
+    if summary.get("reference_acc_mean") is not None:
+        text += f" vs trained {summary['reference_acc_mean']:.3f}"
+    return text

@@ -117,7 +117,8 @@ def run_lora_demo(cfg: LoRADemoConfig, console: Console | None = None) -> dict[s
 
 
 def _export_first(gen_dir: Path, zoo_dir: Path, family, out: Path) -> dict[str, Any]:
-    """Generate the first held-out task's adapter from its support set and write it for PEFT."""
+    """Generate the first held-out task's adapter from its support set, refit its head there (the
+    `central+head` mode: the head is label-specific) and write it for PEFT."""
     from weightspace.export.peft import export_peft
     from weightspace.generate.registry import load_generator
     from weightspace.zoo.store import Zoo
@@ -128,9 +129,10 @@ def _export_first(gen_dir: Path, zoo_dir: Path, family, out: Path) -> dict[str, 
         task = family.task(family.heldout_task_ids()[0])
         t = time.perf_counter()
         stacked = gen.sample(gen.encode_condition(task), n=1, seed=0, deterministic=True)
+        params = zoo.arch.fit_head({k: v[0] for k, v in stacked.items()}, task.support_x, task.support_y)
         seconds = time.perf_counter() - t
-        params = {k: v[0] for k, v in stacked.items()}
-        card = make_card("peft-adapter", {"source": {"generator": str(gen_dir), "task": task.task_id}})
+        card = make_card("peft-adapter", {"source": {"generator": str(gen_dir), "task": task.task_id,
+                                                     "head": "refitted on the task's support set"}})
         path = export_peft(params, out, zoo.arch, card=card, overwrite=True)
     finally:
         zoo.close()
