@@ -26,7 +26,7 @@ import torch
 
 def main(argv: list[str]) -> None:
     import weightspace.generate  # noqa: F401  (registers the generators)
-    from weightspace.evaluate.predict import predict_members
+    from weightspace.generate.evaluation import test_accuracy
     from weightspace.generate.training import TrainSpec, fit_on_zoo
     from weightspace.tasks import family_from_dict
     from weightspace.zoo.store import Zoo
@@ -44,8 +44,7 @@ def main(argv: list[str]) -> None:
     zero = {t.name: torch.zeros(t.shape) for t in zoo.arch.spec().tensors}
 
     def accuracy(weights, task) -> float:
-        pred, _ = predict_members(zoo.arch, {k: v[None] for k, v in weights.items()}, task.x_test, task.y_test)
-        return float((pred[0] == task.y_test).float().mean())
+        return float(test_accuracy(zoo.arch, {k: v[None] for k, v in weights.items()}, task)[0])
 
     for task_id in (t for t in family.heldout_task_ids() if every or t in refs):
         task = family.task(task_id)

@@ -45,13 +45,19 @@ def generated_accuracy(gen: Generator, tasks: Sequence[Task], seed: int = 0, det
 
 
 @torch.no_grad()
+def central_with_head(gen: Generator, task: Task, seed: int = 0) -> dict[str, torch.Tensor]:
+    """The generator's central output for ``task`` with its head refitted on the task's support
+    set (the ``+head`` mode), for architectures with ``fit_head``: one network, unstacked."""
+    params = {k: v[0] for k, v in gen.sample(gen.encode_condition(task), 1, seed, True).items()}
+    return gen.arch.fit_head(params, task.support_x, task.support_y)
+
+
+@torch.no_grad()
 def generated_head_accuracy(gen: Generator, tasks: Sequence[Task], seed: int = 0) -> torch.Tensor:
-    """(T,) test accuracy of each task's central sample with its head refitted on the task's
-    support set (the ``+head`` mode), for architectures with ``fit_head``."""
+    """(T,) test accuracy of each task's central output with a refitted head (``central_with_head``)."""
     out = []
     for i, t in enumerate(tasks):
-        params = {k: v[0] for k, v in gen.sample(gen.encode_condition(t), 1, seed + i, True).items()}
-        fitted = gen.arch.fit_head(params, t.support_x, t.support_y)
+        fitted = central_with_head(gen, t, seed + i)
         out.append(test_accuracy(gen.arch, {k: v[None] for k, v in fitted.items()}, t)[0])
     return torch.stack(out)
 

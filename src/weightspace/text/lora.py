@@ -59,9 +59,14 @@ def split_hidden(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return x[..., :-1], x[..., -1] > 0.5
 
 
+def used_width(mask: torch.Tensor) -> int:
+    """Columns up to the longest sentence of a (..., L) attention mask (padding is at the end)."""
+    return int(mask.sum(-1).max().item()) if mask.numel() else 1
+
+
 def _trim(hidden: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Drop padding columns that no row of this batch uses (batches of short sentences run faster)."""
-    width = int(mask.sum(1).max().item()) if mask.numel() else 1
+    width = used_width(mask)
     return hidden[:, :width], mask[:, :width]
 
 

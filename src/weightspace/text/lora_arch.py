@@ -128,10 +128,11 @@ class LoRAMiniLM(Architecture):
 
     def compact_inputs(self, x: torch.Tensor) -> torch.Tensor:
         """Hidden inputs cut to the longest sentence among all of them (padding is at the end)."""
+        from weightspace.text.lora import split_hidden, used_width
+
         if self.inputs != "hidden":
             return x
-        width = int(x[..., -1].sum(-1).max().item()) if x.numel() else 1
-        return x[..., : max(width, 1), :]
+        return x[..., : max(used_width(split_hidden(x)[1]), 1), :]
 
     def canonical_frame(self, stacked: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Members in one frame: every (A, B) pair gauge-fixed in closed form from the SVD of

@@ -120,6 +120,7 @@ def _export_first(gen_dir: Path, zoo_dir: Path, family, out: Path) -> dict[str, 
     """Generate the first held-out task's adapter from its support set, refit its head there (the
     `central+head` mode: the head is label-specific) and write it for PEFT."""
     from weightspace.export.peft import export_peft
+    from weightspace.generate.evaluation import central_with_head
     from weightspace.generate.registry import load_generator
     from weightspace.zoo.store import Zoo
 
@@ -128,8 +129,7 @@ def _export_first(gen_dir: Path, zoo_dir: Path, family, out: Path) -> dict[str, 
     try:
         task = family.task(family.heldout_task_ids()[0])
         t = time.perf_counter()
-        stacked = gen.sample(gen.encode_condition(task), n=1, seed=0, deterministic=True)
-        params = zoo.arch.fit_head({k: v[0] for k, v in stacked.items()}, task.support_x, task.support_y)
+        params = central_with_head(gen, task)
         seconds = time.perf_counter() - t
         card = make_card("peft-adapter", {"source": {"generator": str(gen_dir), "task": task.task_id,
                                                      "head": "refitted on the task's support set"}})
