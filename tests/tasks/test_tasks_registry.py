@@ -12,6 +12,7 @@ from weightspace.tasks.digits import DigitsRotate
 # Small configs of every family; building their splits reads no data.
 SMALL = {
     "digits-rotate": {"n_tasks": 12, "n_heldout": 3, "seed": 4},
+    "digits-subsets": {"n_tasks": 40, "n_heldout": 6, "seed": 4},
     "fmnist-rotate": {"n_tasks": 12, "n_heldout": 3, "seed": 4, "n_train": 100, "n_test": 50},
     "fmnist-subsets": {"n_tasks": 40, "n_heldout": 6, "seed": 4},
     "mnist1d": {"n_tasks": 12, "n_heldout": 3, "seed": 4, "num_samples": 500},
@@ -56,8 +57,9 @@ def test_round_trip_through_json(name):
     assert len(record["zoo_tasks"]) == SMALL[name]["n_tasks"] and not set(record["zoo_tasks"]) & set(record["heldout_tasks"])
 
 
-def test_kway_round_trip():
-    family = make_family("fmnist-subsets", mode="kway", k=4, n_tasks=30, n_heldout=5)
+@pytest.mark.parametrize("name", ["digits-subsets", "fmnist-subsets"])
+def test_kway_round_trip(name):
+    family = make_family(name, mode="kway", k=4, n_tasks=30, n_heldout=5)
     assert family_from_dict(family.to_dict()).to_dict() == family.to_dict()
 
 

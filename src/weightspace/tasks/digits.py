@@ -19,7 +19,10 @@ from functools import lru_cache
 
 import numpy as np
 
+import torch
+
 from weightspace.config import from_mapping, option
+from weightspace.tasks.subsets import ClassSubsetFamily, SubsetsConfig
 from weightspace.tasks.transforms import STREAM_DATA, AngleFamily, TaskCache, rng_for, rotate_images
 
 PAD = 1  # 8x8 -> 10x10: the 8x8 diagonal (11.3 px) nearly fits, and 100 inputs keep the MLP small
@@ -69,3 +72,26 @@ class DigitsRotate(AngleFamily):
 
     def _transform(self, x: np.ndarray, angle: float) -> np.ndarray:
         return rotate_images(x, angle)
+
+
+@dataclass
+class DigitsSubsetsConfig(SubsetsConfig):
+    pass
+
+
+class DigitsSubsets(ClassSubsetFamily):
+    """Class-subset tasks on the embedded digits ("is it a 1, 4 or 7?"): the combinatorial
+    family of ``weightspace.tasks.subsets`` with no download, images as in digits-rotate
+    (upright, padded to 10x10, the same stratified train/test split)."""
+
+    name = "digits-subsets"
+    input_shape = DigitsRotate.input_shape
+    class_names = tuple(str(c) for c in range(10))
+    data_phrase = "Handwritten digits"
+    cache = TaskCache(size=64)
+
+    def __init__(self, **config):
+        super().__init__(from_mapping(DigitsSubsetsConfig, config, where=f"family {self.name}"))
+
+    def _base(self):
+        return tuple(torch.from_numpy(a) for a in digits_base(self.cfg.seed))
