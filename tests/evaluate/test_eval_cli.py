@@ -10,7 +10,7 @@ from weightspace.cli import main
 from weightspace.cli import eval_cmd  # noqa: F401  (registers `weightspace eval`)
 
 METHOD_FIELDS = {"acc_mean", "acc_ratio_to_trained", "novelty_iou_max_mean", "nn_aligned_dist_mean",
-                 "seconds_per_task", "per_task", "kind", "label", "flops_per_task"}
+                 "seconds_per_task", "per_task", "kind", "label", "flops_per_task", "balanced_acc_mean"}
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +47,7 @@ def test_schema(results):
                 "noise:0.01", "noise:0.2", "average:16", "coordinate-gaussian", "pca-gaussian-baseline",
                 "finetune:zoo-best@0", "finetune:zoo-best:support@5", "finetune:zoo-best:train@converged",
                 "finetune:pca-gaussian:central:support@converged", "generator:pca-gaussian:central",
-                "generator:pca-gaussian:best-of-8"}
+                "generator:pca-gaussian:best-of-8", "majority"}
     assert expected <= set(methods)
     for key, e in methods.items():
         assert METHOD_FIELDS <= set(e), key
@@ -73,6 +73,9 @@ def test_facts_every_run_satisfies(results):
         assert m[f"generator:pca-gaussian{mode}"]["seconds_per_task"] > 0
         assert f"generator:pca-gaussian{mode}" in results["overall"]["verdict"]
     assert results["overall"]["zoo_nn_dist_median"] > 0
+    # The majority class on 10 balanced digit classes: a tenth of the test set, and chance balanced.
+    assert m["majority"]["kind"] == "majority" and m["majority"]["balanced_acc_mean"] == pytest.approx(0.1)
+    assert m["reference"]["balanced_acc_mean"] > 0.1 and m["reference"]["balanced_acc_ratio_to_trained"] == pytest.approx(1.0)
 
 
 def test_cost_and_verdict_are_consistent(results):

@@ -30,7 +30,13 @@ from weightspace.evaluate.context import load_context
 from weightspace.evaluate.distributed import check_backend, open_finetune_pool, pool_slots
 from weightspace.evaluate.finetuning import finetune_methods, step_seconds
 from weightspace.evaluate.generated import generator_methods, generator_name, load_generators, mode_key, parse_mode
-from weightspace.evaluate.methods import memorization_methods, rank_by_support, reference_method, retrieval_methods
+from weightspace.evaluate.methods import (
+    majority_method,
+    memorization_methods,
+    rank_by_support,
+    reference_method,
+    retrieval_methods,
+)
 from weightspace.evaluate.results import NOTES, SCHEMA, finite, generator_cost, method_entry, verdict
 from weightspace.evaluate.scoring import score_methods
 from weightspace.evaluate.weight_map import weight_map
@@ -150,7 +156,7 @@ def evaluate(generator_dirs: Sequence[str | Path], zoo_dir: str | Path, cfg: Eva
             cb(2)
             memorization = memorization_methods(ctx, ranked, cfg.noise_sigmas, cfg.average_k, cfg.seed)
             cb(3)
-            specific = arch_methods(ctx, ranked, cfg.seed)
+            specific = arch_methods(ctx, ranked, cfg.seed) + majority_method(ctx)
         generated, starts, taken = [], [(retrieval, "zoo-best")], set()
         with stages.stage("sampling generators", len(gens)) as cb:
             for i, (gen, path) in enumerate(zip(gens, generator_dirs)):
@@ -179,9 +185,8 @@ def evaluate(generator_dirs: Sequence[str | Path], zoo_dir: str | Path, cfg: Eva
             mapped = ["reference", "retrieval", *(g.key for g in generated if g.key.endswith(":central"))]
             wmap = weight_map(ctx, methods, mapped, seed=cfg.seed)
             cb(1)
-    ref_acc = scores["reference"].acc
     median = ctx.zoo_nn_dist_median
-    entries = {m.key: method_entry(ctx, m, scores[m.key], ref_acc, median) for m in methods}
+    entries = {m.key: method_entry(ctx, m, scores[m.key], scores["reference"], median) for m in methods}
     costs = {g.key: generator_cost(g, scores[g.key], curves["zoo-best"], retrieval, per_step, ctx.n_params)
              for g in generated}
     overall = {

@@ -13,6 +13,8 @@ Kinds (the ``kind`` field of every method, used by the verdict and the report):
 - ``finetune``      fine-tuning from the best zoo start or from generated weights (finetuning.py)
 - ``fewshot``       trained from scratch on the support set only (LoRA zoos: the frozen-embedding
                     probe and a support-set LoRA; text/lora_methods.py)
+- ``majority``      predicts the most frequent class of the task's training labels for every
+                    input: the floor that accuracy on an imbalanced subset task must clear
 - ``merging``       one model merged from all zoo members (LoRA zoos: task arithmetic, TIES), a
                     baseline to beat like the memorization ones
 """
@@ -128,6 +130,20 @@ def memorization_methods(ctx: ZooContext, ret: Retrieved, sigmas=(0.01, 0.05, 0.
             began = time.perf_counter()
             meth.add(model(), time.perf_counter() - began)
     return [interp, mean, *noise, avg, coord_m, pca_m]
+
+
+def majority_method(ctx: ZooContext) -> list[Method]:
+    """The constant predictor of each task's most frequent training class (none where the
+    architecture cannot express a constant output)."""
+    if ctx.arch.constant_params(0) is None:
+        return []
+    majority = Method("majority", "majority", "majority class",
+                      "predicts the most frequent class of the task's training labels for every input")
+    for task in ctx.tasks:
+        began = time.perf_counter()
+        label = int(torch.bincount(task.y_train, minlength=task.n_classes).argmax())
+        majority.add(ctx.arch.constant_params(label), time.perf_counter() - began, 0.0)
+    return [majority]
 
 
 def _first(stacked: Weights) -> Weights:

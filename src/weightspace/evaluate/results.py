@@ -25,13 +25,16 @@ def _mean(values) -> float | None:
     return float(statistics.fmean(values)) if values else None
 
 
-def method_entry(ctx: ZooContext, m: Method, s: Scores, ref_acc: torch.Tensor, zoo_nn_median: float) -> dict[str, Any]:
+def method_entry(ctx: ZooContext, m: Method, s: Scores, ref: Scores, zoo_nn_median: float) -> dict[str, Any]:
+    ref_acc, ref_bal_acc = ref.acc, ref.bal_acc
     ratio = s.acc / ref_acc.clamp_min(1e-12)
     dist_mean = float(s.nn_dist.mean())
     return {
         "key": m.key, "kind": m.kind, "label": m.label, "description": m.description,
         "acc_mean": float(s.acc.mean()),
         "acc_std": float(s.acc.std()) if s.acc.numel() > 1 else 0.0,
+        "balanced_acc_mean": float(s.bal_acc.mean()),
+        "balanced_acc_ratio_to_trained": float((s.bal_acc / ref_bal_acc.clamp_min(1e-12)).mean()),
         "acc_ratio_to_trained": float(ratio.mean()),
         "novelty_iou_max_mean": float(s.iou_max.mean()),
         "nn_aligned_dist_mean": dist_mean,
@@ -41,7 +44,8 @@ def method_entry(ctx: ZooContext, m: Method, s: Scores, ref_acc: torch.Tensor, z
         "flops_per_task": _mean(m.flops) if all(f is not None for f in m.flops) else None,
         "info": m.info,
         "per_task": [
-            {"task_id": task.task_id, "acc": float(s.acc[t]), "acc_ratio_to_trained": float(ratio[t]),
+            {"task_id": task.task_id, "acc": float(s.acc[t]), "balanced_acc": float(s.bal_acc[t]),
+             "acc_ratio_to_trained": float(ratio[t]),
              "novelty_iou_max": float(s.iou_max[t]), "nn_aligned_dist": float(s.nn_dist[t]),
              "nearest_member": ctx.records[int(s.nn_member[t])].key,
              "seconds": m.seconds[t], "flops": m.flops[t]}
@@ -128,6 +132,8 @@ def finite(obj: Any) -> Any:
 
 NOTES = {
     "acc_mean": "mean test accuracy over the evaluated held-out tasks",
+    "balanced_acc_mean": "mean over tasks of the balanced accuracy (mean per-class recall): a constant "
+                         "predictor scores 1/n_classes on every task, however imbalanced",
     "acc_ratio_to_trained": "mean over tasks of (method accuracy / reference accuracy on that task)",
     "novelty_iou_max_mean": "mean over tasks of the highest IoU between the model's misclassified test examples "
                             "and any zoo member's (1 = makes exactly a zoo member's mistakes)",

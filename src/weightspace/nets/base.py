@@ -37,6 +37,19 @@ class Architecture:
         that the module's own trimming cannot shorten (per-member inputs under vmap)."""
         return x
 
+    def constant_params(self, label: int) -> dict[str, torch.Tensor] | None:
+        """Weights that predict ``label`` for every input (the majority-class baseline), or None
+        where the architecture cannot express it. Default: every tensor zero but the spec's last,
+        taken to be the output bias when its shape is (n_classes,), which becomes one-hot."""
+        spec = self.spec()
+        last = spec.tensors[-1]
+        n_classes = getattr(self, "n_classes", None)
+        if not last.name.endswith("bias") or last.shape != (n_classes,):
+            return None
+        params = {t.name: torch.zeros(t.shape) for t in spec.tensors}
+        params[last.name][label] = 1.0
+        return params
+
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         return {"name": self.name, **{k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}}
