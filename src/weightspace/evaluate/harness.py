@@ -33,6 +33,7 @@ from weightspace.evaluate.generated import generator_methods, generator_name, lo
 from weightspace.evaluate.methods import (
     majority_method,
     memorization_methods,
+    multitask_methods,
     rank_by_support,
     reference_method,
     retrieval_methods,
@@ -55,6 +56,7 @@ class EvalConfig:
     refine: int = option(3, "Nearest candidates re-matched pairwise when measuring aligned distances.")
     align_iters: int = option(3, "Barycentre re-alignment passes for independent-init zoos.")
     generator_modes: tuple[str, ...] = option(("sample", "central", "best-of-8"), "How each generator is asked: sample, central, best-of-K.")
+    multitask_tasks: int = option(128, "Zoo tasks the multi-task baseline trains on (evenly spaced; 0 = all, -1 = no multi-task baseline).")
     finetune_from: str = option("central", "The generator mode whose output is fine-tuned (one of generator_modes), or none.")
     seed: int = option(0, "Seed of every random draw (samples, noise, member subsets, data order).")
     backend: str = option("local", "Where fine-tuning runs: local (this machine) or ray (a Ray cluster).")
@@ -157,6 +159,8 @@ def evaluate(generator_dirs: Sequence[str | Path], zoo_dir: str | Path, cfg: Eva
             memorization = memorization_methods(ctx, ranked, cfg.noise_sigmas, cfg.average_k, cfg.seed)
             cb(3)
             specific = arch_methods(ctx, ranked, cfg.seed) + majority_method(ctx)
+            if cfg.multitask_tasks >= 0:
+                specific += multitask_methods(ctx, cfg.multitask_tasks, seed=cfg.seed)
         generated, starts, taken = [], [(retrieval, "zoo-best")], set()
         with stages.stage("sampling generators", len(gens)) as cb:
             for i, (gen, path) in enumerate(zip(gens, generator_dirs)):

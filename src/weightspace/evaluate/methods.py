@@ -15,6 +15,8 @@ Kinds (the ``kind`` field of every method, used by the verdict and the report):
                     probe and a support-set LoRA; text/lora_methods.py)
 - ``majority``      predicts the most frequent class of the task's training labels for every
                     input: the floor that accuracy on an imbalanced subset task must clear
+- ``multitask``     one network trained jointly on the zoo tasks' data, told the task by its
+                    descriptor (adapt/multitask.py): the non-generative use of the same zoo
 - ``merging``       one model merged from all zoo members (LoRA zoos: task arithmetic, TIES), a
                     baseline to beat like the memorization ones
 """
@@ -32,6 +34,7 @@ from weightspace.adapt.merging import zoo_mean
 from weightspace.adapt.retrieval import nearest_by_descriptor, nearest_by_support, support_losses
 from weightspace.evaluate.baselines import CoordinateGaussian, PCAGaussian, member_average, noisy_copy
 from weightspace.evaluate.context import ZooContext
+from weightspace.errors import WeightspaceError
 from weightspace.evaluate.cost import forward_flops, training_flops
 
 Weights = dict[str, torch.Tensor]
@@ -144,6 +147,39 @@ def majority_method(ctx: ZooContext) -> list[Method]:
         label = int(torch.bincount(task.y_train, minlength=task.n_classes).argmax())
         majority.add(ctx.arch.constant_params(label), time.perf_counter() - began, 0.0)
     return [majority]
+
+
+def multitask_methods(ctx: ZooContext, max_tasks: int = 128, steps: int = 0, seed: int = 0) -> list[Method]:
+    """A multi-task network on (up to ``max_tasks`` evenly spaced) zoo tasks, conditioned on the
+    standardised descriptor features, trained with the zoo's recipe for ``steps`` (0: twice the
+    members' steps, since it serves every task at once)."""
+    from weightspace.adapt.multitask import fit_multitask, head_names
+
+    if ctx.arch.features_dim is not None:  # heads refitted per task (LoRA): the probe baselines cover it
+        return []
+    try:
+        head_names(ctx.arch)
+    except WeightspaceError:
+        return []
+    ids = sorted({r.task_id for r in ctx.records})
+    if max_tasks and len(ids) > max_tasks:
+        ids = [ids[round(i * (len(ids) - 1) / (max_tasks - 1))] for i in range(max_tasks)] if max_tasks > 1 else ids[:1]
+    feats = torch.stack([ctx.descriptor_of(ctx.family.task(t)) for t in ids]).float()
+    if feats.shape[1] == 0:
+        return []
+    mean, std = feats.mean(0), feats.std(0).clamp_min(1e-6)
+    init = _shared_base(ctx) or ctx.arch.init_params(seed)
+    cfg = ctx.train_cfg
+    net = fit_multitask(ctx.arch, [ctx.family.task(t) for t in ids], (feats - mean) / std, init,
+                        steps=steps or 2 * cfg.steps, lr=cfg.lr, batch_size=cfg.batch_size, seed=seed)
+    m = Method("multitask:descriptor", "multitask", "multi-task network (descriptor)",
+               f"one network trained on {len(ids)} zoo tasks' data at once, its output layer linear in the "
+               "task's descriptor", setup_seconds=net.seconds, info={"zoo_tasks": len(ids), "steps": steps or 2 * cfg.steps})
+    for task in ctx.tasks:
+        began = time.perf_counter()
+        cond = (ctx.descriptor_of(task).float() - mean) / std
+        m.add(net.weights_for(cond), time.perf_counter() - began, 0.0)
+    return [m]
 
 
 def _first(stacked: Weights) -> Weights:
