@@ -47,7 +47,7 @@ def test_schema(results):
                 "noise:0.01", "noise:0.2", "average:16", "coordinate-gaussian", "pca-gaussian-baseline",
                 "finetune:zoo-best@0", "finetune:zoo-best:support@5", "finetune:zoo-best:train@converged",
                 "finetune:pca-gaussian:central:support@converged", "generator:pca-gaussian:central",
-                "generator:pca-gaussian:best-of-8", "majority"}
+                "generator:pca-gaussian:best-of-8", "majority", "ablation:pca-gaussian:shuffled"}
     assert expected <= set(methods)
     for key, e in methods.items():
         assert METHOD_FIELDS <= set(e), key
@@ -73,6 +73,7 @@ def test_facts_every_run_satisfies(results):
         assert m[f"generator:pca-gaussian{mode}"]["seconds_per_task"] > 0
         assert f"generator:pca-gaussian{mode}" in results["overall"]["verdict"]
     assert results["overall"]["zoo_nn_dist_median"] > 0
+    assert m["ablation:pca-gaussian:shuffled"]["kind"] == "ablation"
     # The majority class on 10 balanced digit classes: a tenth of the test set, and chance balanced.
     assert m["majority"]["kind"] == "majority" and m["majority"]["balanced_acc_mean"] == pytest.approx(0.1)
     assert m["reference"]["balanced_acc_mean"] > 0.1 and m["reference"]["balanced_acc_ratio_to_trained"] == pytest.approx(1.0)
@@ -103,3 +104,17 @@ def test_bad_input_is_one_sentence(tiny, capsys):
                  "--finetune-steps", "0,50", "--budget", "20", "--quiet"]) == 2
     assert "exceed the budget" in capsys.readouterr().err
     assert not (tiny / "o2" / "results.json").exists()
+
+
+def test_shuffled_control_gives_each_task_another_tasks_central_output(tiny):
+    from weightspace.evaluate.context import load_context
+    from weightspace.evaluate.generated import generator_methods, load_generators, shuffled_method
+
+    ctx = load_context(tiny / "zoo")
+    gen = load_generators([tiny / "gen"])[0]
+    central = generator_methods(ctx, gen, tiny / "gen", "g", ["central"])[0]
+    shuffled = shuffled_method(ctx, gen, "g")[0]
+    assert shuffled.key == "ablation:g:shuffled" and len(shuffled.weights) == len(ctx.tasks) == 2
+    for t in range(2):
+        for name, value in shuffled.weights[t].items():
+            assert torch.equal(value, central.weights[1 - t][name]), name

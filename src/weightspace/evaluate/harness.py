@@ -29,7 +29,14 @@ from weightspace.errors import WeightspaceError
 from weightspace.evaluate.context import load_context
 from weightspace.evaluate.distributed import check_backend, open_finetune_pool, pool_slots
 from weightspace.evaluate.finetuning import finetune_methods, step_seconds
-from weightspace.evaluate.generated import generator_methods, generator_name, load_generators, mode_key, parse_mode
+from weightspace.evaluate.generated import (
+    generator_methods,
+    generator_name,
+    load_generators,
+    mode_key,
+    parse_mode,
+    shuffled_method,
+)
 from weightspace.evaluate.methods import (
     majority_method,
     memorization_methods,
@@ -161,13 +168,14 @@ def evaluate(generator_dirs: Sequence[str | Path], zoo_dir: str | Path, cfg: Eva
             specific = arch_methods(ctx, ranked, cfg.seed) + majority_method(ctx)
             if cfg.multitask_tasks >= 0:
                 specific += multitask_methods(ctx, cfg.multitask_tasks, seed=cfg.seed)
-        generated, starts, taken = [], [(retrieval, "zoo-best")], set()
+        generated, ablations, starts, taken = [], [], [(retrieval, "zoo-best")], set()
         with stages.stage("sampling generators", len(gens)) as cb:
             for i, (gen, path) in enumerate(zip(gens, generator_dirs)):
                 name = generator_name(gen, Path(path), taken)
                 taken.add(name)
                 modes = generator_methods(ctx, gen, path, name, cfg.generator_modes, cfg.seed)
                 generated += modes
+                ablations += shuffled_method(ctx, gen, name)
                 starts += [(m, f"{name}:{cfg.finetune_from}") for m in modes
                            if cfg.finetune_from != "none" and m.key == mode_key(name, cfg.finetune_from)]
                 cb(i + 1)
@@ -182,7 +190,7 @@ def evaluate(generator_dirs: Sequence[str | Path], zoo_dir: str | Path, cfg: Eva
                                                              cfg.eval_every, per_step, cfg.seed, progress=cb,
                                                              pool=pool, slots=slots)
                     finetuned += methods
-        methods = [reference, *generated, retrieval, oracle, *memorization, *specific, *finetuned]
+        methods = [reference, *generated, *ablations, retrieval, oracle, *memorization, *specific, *finetuned]
         with stages.stage("scoring on test sets", len(ctx.tasks)) as cb:
             scores, zoo_acc = score_methods(ctx, methods, progress=cb)
         with stages.stage("weight-space map") as cb:
