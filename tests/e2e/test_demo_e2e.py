@@ -10,7 +10,7 @@ import pytest
 from weightspace.cli import main
 
 TINY = ["tasks=8", "heldout=2", "steps=80", "pretrain_steps=40", "finetune_steps=[0,10]", "workers=0",
-        "generator_options={steps: 40, warmup_steps: 40}"]
+        "generator_options={steps: 40, warmup_steps: 40}", "subsets_generator_options={output: full, warmup_steps: 0, steps: 40}"]
 METHOD_KEYS = {"acc_mean", "acc_ratio_to_trained", "novelty_iou_max_mean", "nn_aligned_dist_mean", "seconds_per_task"}
 
 
@@ -32,6 +32,18 @@ def test_demo_writes_results_with_every_required_field(demo_run):
     for stage in ("zoo-shared", "zoo-independent", "zoo-independent-aligned", "analysis", "generator"):
         assert (demo_run / stage).is_dir(), stage
     assert (demo_run / "report.html").is_file() and (demo_run / "card.json").is_file()
+
+
+def test_demo_also_runs_the_subset_family_and_names_each_winner(demo_run):
+    subsets = json.loads((demo_run / "subsets" / "results.json").read_text())
+    kinds = {m["kind"] for m in subsets["methods"].values()}
+    assert {"generator", "retrieval", "multitask", "majority", "ablation", "finetune"} <= kinds
+    assert all("balanced_acc_mean" in m for m in subsets["methods"].values())
+    assert (demo_run / "subsets" / "report.html").is_file()
+    families = json.loads((demo_run / "card.json").read_text())["summary"]["families"]
+    assert set(families) == {"digits-rotate", "digits-subsets"}
+    for fam in families.values():
+        assert fam["winner"] and "wins at" in fam["sentence"] and fam["margin_points"] >= 0
 
 
 def test_rerun_resumes_without_redoing_work(demo_run, capsys):

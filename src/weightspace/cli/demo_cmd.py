@@ -42,6 +42,8 @@ def demo(
     for key, verdict in summary["verdict"].items():
         mark = "[green]✓[/green]" if verdict.get("beats_retrieval_and_baselines") else "[red]✗[/red]"
         console.print(f"{mark} {verdict.get('sentence', key)}")
+    for name, fam in summary.get("families", {}).items():
+        console.print(f"[bold]{name}[/bold]: {fam['sentence']} ({fam['report']})")
     if summary.get("adapter"):
         console.print(f"PEFT adapter for {summary['adapter']['task']}: {summary['adapter']['path']}")
     console.print(f"demo finished in {summary['seconds']:.0f} s")
