@@ -15,6 +15,8 @@ import torch
 from weightspace.errors import WeightspaceError
 from weightspace.tasks import fmnist, make_family
 
+from optional_data import requires_fmnist
+
 
 def write_idx(path, array):
     dims = array.shape
@@ -148,9 +150,8 @@ def test_bad_subset_task_id():
 
 
 @pytest.mark.realdata
+@requires_fmnist
 def test_real_fashion_mnist_loads():
-    if not (fmnist.FASHION_MNIST_DIR / "t10k-labels-idx1-ubyte.gz").is_file():
-        pytest.skip("dataset-fashion-mnist is not installed")
     clear_caches()
     family = make_family("fmnist-subsets", n_train=200, n_test=100)
     task = family.task(family.zoo_task_ids()[0])
