@@ -13,7 +13,7 @@ import typer
 
 from weightspace.cli.app import app, console  # noqa: F401
 from weightspace.card import set_command
-from weightspace.errors import WeightspaceError
+from weightspace.errors import WeightspaceError, is_click_error, os_error_sentence
 
 # Importing a command module registers its commands on ``app``.
 from weightspace.cli import zoo_cmd  # noqa: F401,E402
@@ -48,13 +48,16 @@ def main(argv: list[str] | None = None) -> int:
         return int(e.code or 0)
     except typer.Exit as e:
         return e.exit_code
-    except Exception as e:  # click usage errors carry their own message
-        import click
-
-        if isinstance(e, click.ClickException):
+    except OSError as e:  # a disk, permission or path problem found while working
+        if debug:
+            raise
+        typer.echo(f"error: {os_error_sentence(e)}", err=True)
+        return 2
+    except Exception as e:  # usage errors (unknown command or option, bad value) carry their own message
+        if is_click_error(e, "ClickException"):
             e.show()
             return e.exit_code
-        if isinstance(e, click.exceptions.Abort):
+        if is_click_error(e, "Abort"):
             return 1
         raise
     return rc if isinstance(rc, int) else 0

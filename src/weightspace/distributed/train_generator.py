@@ -26,7 +26,7 @@ from typing import Optional
 import typer
 
 from weightspace.cli.progress import progress_bar as _bar
-from weightspace.errors import WeightspaceError
+from weightspace.errors import WeightspaceError, is_click_error
 
 app = typer.Typer(add_completion=False, help=__doc__.split("\n\n")[0])
 
@@ -85,8 +85,6 @@ def _save(spec, gen, zoo, zoo_path, out, data, facts, world) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run with ``argv``; a WeightspaceError prints one sentence and returns 2 (as `weightspace` does)."""
-    import click
-
     from weightspace.card import set_command
     from weightspace.distributed.ddp import launched_by_torchrun
 
@@ -99,7 +97,9 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("RANK", "0") == "0":  # every rank meets the same bad input: say it once
             typer.echo(f"error: {e}", err=True)
         return 2
-    except click.ClickException as e:  # usage errors carry their own message
+    except Exception as e:  # usage errors carry their own message
+        if not is_click_error(e):
+            raise
         e.show()
         return e.exit_code
     return 0

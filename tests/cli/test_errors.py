@@ -1,0 +1,64 @@
+"""Usage and OS errors: one clear message, exit code 2, no traceback, nothing written.
+
+Typer raises the exceptions of the click it bundles, not those of the click package; these tests
+fail if the CLI stops recognising them (a 40-line traceback and exit code 1 is what users saw).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from weightspace.cli import main
+from weightspace.errors import is_click_error
+
+
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["trian"], "No such command 'trian'"),
+        (["zoo", "build", "--tasks", "abc", "--out", "{out}"], "Invalid value for '--tasks'"),
+        (["zoo", "ls", "--bogus"], "No such option: --bogus"),
+        (["generate"], "Missing argument"),
+    ],
+)
+def test_usage_errors_are_one_message_and_exit_2(argv, words, tmp_path, capsys):
+    out = tmp_path / "zoo"
+    assert main([a.format(out=out) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_no_arguments_shows_help_without_traceback():
+    proc = subprocess.run([sys.executable, "-c", "import sys; from weightspace.cli import main; sys.exit(main([]))"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode in (0, 2) and "Traceback" not in proc.stderr + proc.stdout
+    assert "zoo" in proc.stdout + proc.stderr
+
+
+def test_an_output_path_under_a_file_is_one_sentence(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    code = main(["zoo", "build", "--out", str(blocker / "zoo"), "--tasks", "4", "--heldout", "1", "steps=5", "workers=0"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert err.startswith("error: cannot use") and str(blocker) in err and len(err.strip().splitlines()) == 1
+    assert blocker.read_text() == "not a directory"
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    with pytest.raises(OSError):
+        main(["--debug", "zoo", "build", "--out", str(blocker / "zoo"), "--tasks", "4", "--heldout", "1", "steps=5", "workers=0"])
+
+
+def test_click_errors_are_recognised_from_either_click():
+    bundled = pytest.importorskip("typer._click.exceptions")  # the click current typer bundles and raises
+
+    assert is_click_error(bundled.UsageError("x")) and not is_click_error(ValueError("x"))
+    click = pytest.importorskip("click")
+    assert is_click_error(click.UsageError("x"))
