@@ -85,7 +85,6 @@ class Steps:
 def run_demo(cfg: DemoConfig, console: Console | None = None) -> dict[str, Any]:
     """Run (or resume) the whole pipeline; returns paths and headline numbers."""
     from weightspace.cli.analyze_cmd import run_analysis
-    from weightspace.evaluate.harness import EvalConfig, evaluate, write_results
     from weightspace.geometry.analysis import AnalyzeConfig
     from weightspace.nets import make_arch
     from weightspace.report.html import write_report
@@ -139,15 +138,7 @@ def run_demo(cfg: DemoConfig, console: Console | None = None) -> dict[str, Any]:
 
     steps.start("eval: held-out tasks vs reference, fine-tuning, retrieval and memorization baselines")
     results_path = run / "results.json"
-    if results_path.is_file():
-        import json
-
-        steps.skip(str(results_path))
-        results = json.loads(results_path.read_text())
-    else:
-        ecfg = EvalConfig(tasks=cfg.eval_tasks, finetune_steps=cfg.finetune_steps, seed=cfg.seed)
-        results = steps.timed("eval", evaluate, [gen_dir], shared_dir, ecfg, progress=True, console=console)
-        write_results(run, results)
+    results = evaluated(cfg, run, gen_dir, shared_dir, steps, "eval", console)
 
     steps.start("report")
     report = write_report(run, results, analysis_dir=analysis_dir, title=f"weightspace demo: {cfg.family}")
@@ -164,6 +155,22 @@ def run_demo(cfg: DemoConfig, console: Console | None = None) -> dict[str, Any]:
     }
     atomic_write_json(run / "card.json", make_card("demo", to_dict(cfg), seed=cfg.seed, summary=summary))
     return summary
+
+
+def evaluated(cfg: DemoConfig, run: Path, gen_dir: Path, zoo_dir: Path, steps: Steps, name: str, console: Console) -> dict:
+    """RUN/results.json of the generator against the zoo: read when a finished run left it, else evaluated and written."""
+    import json
+
+    from weightspace.evaluate.harness import EvalConfig, evaluate, write_results
+
+    path = run / "results.json"
+    if path.is_file():
+        steps.skip(str(path))
+        return json.loads(path.read_text())
+    ecfg = EvalConfig(tasks=cfg.eval_tasks, finetune_steps=cfg.finetune_steps, seed=cfg.seed)
+    results = steps.timed(name, evaluate, [gen_dir], zoo_dir, ecfg, progress=True, console=console)
+    write_results(run, results)
+    return results
 
 
 SUBSETS_FAMILY = "digits-subsets"
@@ -192,9 +199,6 @@ def winner(results: dict) -> dict:
 
 def run_subsets(cfg: DemoConfig, run: Path, steps: Steps, console: Console) -> dict:
     """zoo → train → eval → report on digits-subsets, resumable like the main run."""
-    import json
-
-    from weightspace.evaluate.harness import EvalConfig, evaluate, write_results
     from weightspace.nets import make_arch
     from weightspace.report.html import write_report
     from weightspace.tasks import make_family
@@ -203,7 +207,7 @@ def run_subsets(cfg: DemoConfig, run: Path, steps: Steps, console: Console) -> d
 
     family = make_family(SUBSETS_FAMILY, n_tasks=cfg.tasks, n_heldout=cfg.heldout, seed=cfg.seed)
     arch = make_arch("mlp", input_shape=family.input_shape, n_classes=family.n_classes, hidden=cfg.hidden)
-    zoo_dir, gen_dir, results_path = run / "zoo-shared", run / "generator", run / "results.json"
+    zoo_dir, gen_dir = run / "zoo-shared", run / "generator"
     steps.start(f"zoo: {cfg.tasks} {SUBSETS_FAMILY} tasks (held-out subsets at Hamming distance >= "
                 f"{min(family.heldout_distances().values(), default=0)} from the zoo's)")
     steps.timed("subsets_zoo", build_zoo, zoo_dir, family, arch, TrainConfig(steps=cfg.steps), init="shared",
@@ -215,13 +219,7 @@ def run_subsets(cfg: DemoConfig, run: Path, steps: Steps, console: Console) -> d
         steps.timed("subsets_train", train_generator, zoo_dir, gen_dir, cfg.generator, cfg.condition,
                     cfg.subsets_generator_options)
     steps.start(f"eval: {SUBSETS_FAMILY} held-out subsets")
-    if results_path.is_file():
-        steps.skip(str(results_path))
-        results = json.loads(results_path.read_text())
-    else:
-        ecfg = EvalConfig(tasks=cfg.eval_tasks, finetune_steps=cfg.finetune_steps, seed=cfg.seed)
-        results = steps.timed("subsets_eval", evaluate, [gen_dir], zoo_dir, ecfg, progress=True, console=console)
-        write_results(run, results)
+    results = evaluated(cfg, run, gen_dir, zoo_dir, steps, "subsets_eval", console)
     steps.start(f"report: {SUBSETS_FAMILY}")
     report = write_report(run, results, title=f"weightspace demo: {SUBSETS_FAMILY}")
     return {**winner(results), "report": str(report), "verdict": results["overall"]["verdict"]}
