@@ -113,3 +113,25 @@ def test_import_command(tmp_path, built, capsys):
     code, _, err = run(capsys, "zoo", "import", str(zoo_dir), str(tmp_path / "a.safetensors"), "--metrics-json", "{oops")
     assert code == 2 and "--metrics-json" in err
     assert len(Zoo.open(zoo_dir)) == 8
+
+
+def test_zoo_tasks_lists_zoo_and_heldout_ids_with_member_counts(built, capsys):
+    code, out, _ = run(capsys, "zoo", "tasks", str(built), "--json")
+    listing = json.loads(out)
+    zoo = Zoo.open(built)
+    assert code == 0 and [t["task_id"] for t in listing["zoo"]] == zoo.family["zoo_tasks"]
+    assert [t["task_id"] for t in listing["heldout"]] == zoo.family["heldout_tasks"]
+    assert all(t["members"] == 2 for t in listing["zoo"])  # seeds=2
+    assert all(len(t["descriptor"]) == 1 for t in listing["zoo"] + listing["heldout"])
+    code, out, _ = run(capsys, "zoo", "tasks", str(built), "--split", "heldout")
+    assert code == 0 and zoo.family["heldout_tasks"][0] in out and zoo.family["zoo_tasks"][0] not in out
+    code, _, err = run(capsys, "zoo", "tasks", str(built), "--split", "train")
+    assert code == 2 and "--split 'train' is unknown" in err
+
+
+def test_small_zoos_get_a_held_out_count_that_fits(tmp_path, capsys):
+    out = tmp_path / "zoo16"
+    code, _, err = run(capsys, "zoo", "build", "--out", str(out), "--tasks", "16", "--steps", "5", "--hidden", "8",
+                       "--workers", "0", "--quiet")
+    assert code == 0, err
+    assert len(Zoo.open(out).family["heldout_tasks"]) == 2  # one per 8 zoo tasks, not the default 32

@@ -32,7 +32,8 @@ class BuildRecipe:
     out: str = option("", "Directory of the zoo; a rerun with the same recipe resumes it.")
     family: str = option("digits-rotate", "Task family (weightspace.tasks.make_family name).")
     tasks: Optional[int] = option(None, "Zoo tasks in the family (unset: the family's default).")
-    heldout: Optional[int] = option(None, "Held-out tasks no zoo member trains on (unset: the family's default).")
+    heldout: Optional[int] = option(None, "Held-out tasks no zoo member trains on (unset: the family's default, "
+                                          "at most one per 8 zoo tasks when `tasks` is set, so small zoos work).")
     family_options: dict = option({}, "Further family constructor arguments.")
     arch: str = option("mlp", "Architecture: mlp or cnn; input shape and classes come from the family.")
     hidden: Optional[list] = option(None, "MLP hidden widths, e.g. [32, 32] (unset: the architecture's default).")
@@ -78,6 +79,16 @@ def resolve_recipe(recipe: BuildRecipe, overrides: list[str]) -> BuildRecipe:
     return resolved
 
 
+# Every family with a zoo-size option holds out 32 tasks by default, one per 8 of its 256 zoo tasks.
+DEFAULT_HELDOUT, TASKS_PER_HELDOUT = 32, 8
+
+
+def small_zoo_heldout(n_tasks: int) -> int:
+    """The default held-out count for a zoo of ``n_tasks``: an angle family has one gap per zoo
+    task to hold out, so 16 zoo tasks cannot have the default 32 held out."""
+    return max(1, min(DEFAULT_HELDOUT, n_tasks // TASKS_PER_HELDOUT))
+
+
 def _parse_scalar(v: Any) -> Any:
     import yaml
 
@@ -97,6 +108,8 @@ def build_from_recipe(recipe: BuildRecipe, progress: bool = True):
     for field_name, arg in _FAMILY_COUNTS.items():
         if getattr(recipe, field_name) is not None:
             family_config[arg] = getattr(recipe, field_name)
+    if recipe.tasks is not None and recipe.heldout is None and "n_heldout" not in family_config:
+        family_config["n_heldout"] = small_zoo_heldout(recipe.tasks)
     family = make_family(recipe.family, **family_config)
     arch_options = dict(recipe.arch_options)
     if recipe.hidden is not None:
