@@ -6,6 +6,7 @@ Declare fields with ``option(default, "help")``; the help is shown by ``describe
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import MISSING, field, fields
 from pathlib import Path
 from typing import Any, Iterable, Mapping, TypeVar, get_type_hints
@@ -17,11 +18,13 @@ from weightspace.errors import WeightspaceError
 T = TypeVar("T")
 
 
-def option(default: Any, help: str) -> Any:
-    """A dataclass field with a default and one line of help."""
+def option(default: Any, help: str, min: float | None = None, max: float | None = None) -> Any:
+    """A dataclass field with a default, one line of help and optional bounds (checked by
+    ``from_mapping``, so every config read from YAML or ``key=value`` is bounded the same way)."""
+    metadata = {"help": help, "min": min, "max": max}
     if isinstance(default, (list, dict, set)):
-        return field(default_factory=lambda d=default: type(d)(d), metadata={"help": help})
-    return field(default=default, metadata={"help": help})
+        return field(default_factory=lambda d=default: type(d)(d), metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
 def describe(cls: type) -> list[tuple[str, Any, str]]:
@@ -61,7 +64,38 @@ def from_mapping(cls: type[T], data: Mapping[str, Any], where: str = "config") -
     if unknown:
         raise WeightspaceError(f"{where} has unknown key {unknown[0]!r}; known keys: {', '.join(sorted(names))}.")
     hints = get_type_hints(cls)
-    return cls(**{k: _coerce(v, hints.get(k, Any), k) for k, v in data.items()})
+    values = {k: _coerce(v, hints.get(k, Any), k) for k, v in data.items()}
+    for f in fields(cls):
+        if f.name in values:
+            _check(values[f.name], hints.get(f.name, Any), f, where)
+    return cls(**values)
+
+
+# Step counts are never negative, whatever the config (a negative count would silently train nothing).
+_NON_NEGATIVE = ("steps",)
+
+
+def _check(value: Any, typ: Any, f: dataclasses.Field, where: str) -> None:
+    """Type and bounds of one scalar field: one sentence naming the key, the value and what is allowed."""
+    args = typing.get_args(typ)
+    optional = type(None) in args
+    base = next((a for a in args if a is not type(None)), typ) if optional else typ
+    if value is None and optional:
+        return
+    kinds = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+    if base in kinds:
+        ok = (isinstance(value, bool) if base is bool else
+              isinstance(value, int) and not isinstance(value, bool) if base is int else
+              isinstance(value, (int, float)) and not isinstance(value, bool) if base is float else isinstance(value, str))
+        if not ok:
+            raise WeightspaceError(f"{where}: {f.name} must be {kinds[base]}, got {value!r}.")
+    if base in (int, float):
+        low, high = f.metadata.get("min"), f.metadata.get("max")
+        if low is None and (f.name in _NON_NEGATIVE or f.name.endswith("_steps")):
+            low = 0
+        if (low is not None and value < low) or (high is not None and value > high):
+            bounds = f">= {low:g}" if high is None else (f"<= {high:g}" if low is None else f"between {low:g} and {high:g}")
+            raise WeightspaceError(f"{where}: {f.name} must be {bounds}, got {value!r}.")
 
 
 def apply_overrides(cfg: T, overrides: Iterable[str]) -> T:

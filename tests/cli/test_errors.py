@@ -62,3 +62,47 @@ def test_click_errors_are_recognised_from_either_click():
     assert is_click_error(bundled.UsageError("x")) and not is_click_error(ValueError("x"))
     click = pytest.importorskip("click")
     assert is_click_error(click.UsageError("x"))
+
+
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["generate", "{gen}", "--task", "x", "-n", "100000", "--out", "{out}"], "-n"),
+        (["generate", "{gen}", "--task", "x", "--best-of", "0", "--out", "{out}"], "--best-of"),
+        (["eval", "{gen}", "--zoo", "{gen}", "--tasks", "-1", "--out", "{out}"], "--tasks"),
+    ],
+)
+def test_sizes_are_bounded_before_any_work(argv, words, tmp_path, capsys):
+    out = tmp_path / "out.safetensors"
+    assert main([a.format(gen=tmp_path, out=out) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err and not out.exists()
+
+
+@pytest.mark.parametrize("item, words", [("steps=abc", "steps must be an integer, got 'abc'"),
+                                         ("steps=-5", "steps must be >= 0, got -5"),
+                                         ("lr=fast", "lr must be a number, got 'fast'")])
+def test_config_values_are_typed_and_bounded(item, words):
+    from weightspace.config import apply_overrides
+    from weightspace.errors import WeightspaceError
+    from weightspace.generate.hypernet import HypernetConfig
+
+    with pytest.raises(WeightspaceError, match=words):
+        apply_overrides(HypernetConfig(), [item])
+
+
+def test_bounds_declared_on_an_option_are_checked():
+    from dataclasses import dataclass
+
+    from weightspace.config import from_mapping, option
+    from weightspace.errors import WeightspaceError
+
+    @dataclass
+    class Example:
+        width: int = option(8, "units", min=1, max=64)
+        rate: float | None = option(None, "optional rate")
+
+    assert from_mapping(Example, {"width": 64, "rate": None}).width == 64
+    for bad in (0, 65):
+        with pytest.raises(WeightspaceError, match="width must be between 1 and 64"):
+            from_mapping(Example, {"width": bad})

@@ -77,7 +77,7 @@ def eval_command(
     generators: list[Path] = typer.Argument(..., help="Generator directories written by `weightspace train`."),
     zoo: Path = typer.Option(..., "--zoo", help="The zoo the generators were trained on (its held-out tasks are used)."),
     out: Path = typer.Option(..., "--out", help="Directory for results.json."),
-    tasks: int = typer.Option(0, "--tasks", help="Evaluate the first N held-out tasks; 0 = all."),
+    tasks: int = typer.Option(0, "--tasks", min=0, help="Evaluate the first N held-out tasks; 0 = all."),
     finetune_steps: str = typer.Option("0,10,50,200", "--finetune-steps", help="Fine-tuning steps reported as methods."),
     budget: int = typer.Option(0, "--budget", help="'Until converged' steps; 0 = the zoo's own training steps."),
     eval_every: int = typer.Option(10, "--eval-every", help="Resolution, in steps, of fine-tuning steps-to-match."),

@@ -16,6 +16,10 @@ from weightspace.cli.progress import progress_bar as _bar
 from weightspace.errors import WeightspaceError
 
 
+# One request writes at most this many models: 1024 digits MLPs are 14 MB; 100,000 were 1.4 GB and
+# printed a line each. Larger batches are a loop over calls (or the service, which streams).
+MAX_MODELS, MAX_BEST_OF = 1024, 256
+
 @app.command("train")
 def train(
     zoo_path: Path = typer.Argument(..., metavar="ZOO", help="Zoo directory written by `weightspace zoo build`."),
@@ -41,7 +45,7 @@ def train(
     if checkpoint_every < 0:
         raise WeightspaceError(f"--checkpoint-every must be 0 (never) or a positive number of steps, got {checkpoint_every}.")
     spec = TrainSpec.from_cli(generator, condition, config, overrides or [])
-    zoo = Zoo.open(zoo_path)
+    zoo = Zoo.open_verified(zoo_path)
     with _bar("aligning zoo", quiet) as bar:
         gen, data, facts = prepare(spec, zoo, align, progress=bar)
     # Everything the trained weights depend on: a snapshot taken with other settings is not resumed.
@@ -66,8 +70,9 @@ def generate(
     generator_path: Path = typer.Argument(..., metavar="GEN", help="Generator directory written by `weightspace train`."),
     task: Optional[str] = typer.Option(None, "--task", help="Task id of the generator's family (its support set is used)."),
     support: Optional[Path] = typer.Option(None, "--support", help="Labelled examples: .safetensors, .npz or .json with x and y."),
-    n: int = typer.Option(1, "-n", help="Number of models."),
-    best_of: int = typer.Option(1, "--best-of", help="Draw n * K candidates and keep the n with the lowest support-set loss."),
+    n: int = typer.Option(1, "-n", min=1, max=MAX_MODELS, help=f"Number of models (1 to {MAX_MODELS})."),
+    best_of: int = typer.Option(1, "--best-of", min=1, max=MAX_BEST_OF,
+                                help=f"Draw n * K candidates and keep the n with the lowest support-set loss (K from 1 to {MAX_BEST_OF})."),
     seed: int = typer.Option(0, "--seed", help="Sampling seed."),
     deterministic: bool = typer.Option(False, "--deterministic", help="The generator's central output instead of a random draw."),
     out: Path = typer.Option(..., "--out", "-o", help="Output .safetensors: a state dict (n = 1) or tensors stacked on a leading axis."),

@@ -53,10 +53,10 @@ from weightspace.io import atomic_write_json
 
 @dataclass
 class EvalConfig:
-    tasks: int = option(0, "Evaluate the first N held-out tasks of the zoo's family; 0 evaluates all.")
+    tasks: int = option(0, "Evaluate the first N held-out tasks of the zoo's family; 0 evaluates all.", min=0)
     finetune_steps: tuple[int, ...] = option((0, 10, 50, 200), "Fine-tuning steps reported as methods (besides 'converged').")
     budget: int = option(0, "Steps of 'until converged' fine-tuning and of the steps-to-match search; 0 = the zoo's training steps.")
-    eval_every: int = option(10, "Test accuracy is recorded every this many fine-tuning steps (resolution of steps-to-match).")
+    eval_every: int = option(10, "Test accuracy is recorded every this many fine-tuning steps (resolution of steps-to-match).", min=1)
     finetune_lr: float = option(0.0, "Fine-tuning learning rate; 0 uses the zoo's own training learning rate.")
     noise_sigmas: tuple[float, ...] = option((0.01, 0.05, 0.1, 0.2), "Noise levels of the noisy-copy baseline, x each tensor's zoo std.")
     average_k: int = option(16, "Members averaged by the random-average baseline.")
@@ -135,6 +135,8 @@ def arch_methods(ctx, ranked, seed: int) -> list:
 def check_config(cfg: EvalConfig) -> None:
     if any(k < 0 for k in cfg.finetune_steps):
         raise WeightspaceError(f"--finetune-steps must be non-negative step counts, got {list(cfg.finetune_steps)}.")
+    if cfg.tasks < 0:
+        raise WeightspaceError(f"eval tasks must be >= 0 (0 evaluates every held-out task), got {cfg.tasks}.")
     if cfg.budget < 0 or cfg.eval_every < 1 or cfg.average_k < 1 or any(s < 0 for s in cfg.noise_sigmas):
         raise WeightspaceError("eval budget must be >= 0, eval_every and average_k >= 1, noise sigmas >= 0.")
     for mode in cfg.generator_modes:
