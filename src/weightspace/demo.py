@@ -234,7 +234,7 @@ def train_generator(zoo_dir: Path, out: Path, generator: str, condition: str, op
 
     gen_cfg = from_mapping(GENERATORS[generator].Config, dict(options), where="generator_options")
     spec = TrainSpec(generator, gen_cfg, condition)
-    zoo = Zoo.open(zoo_dir)
+    zoo = Zoo.open_verified(zoo_dir)
     try:
         gen, data, facts = fit_on_zoo(spec, zoo, align="auto")
     finally:

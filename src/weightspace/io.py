@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import struct
@@ -121,6 +122,19 @@ def read_safetensors_header(path: str | Path) -> dict:
     if 8 + n + end > size:
         raise WeightspaceError(f"{p} is truncated: its header promises {end} data bytes, the file holds {size - 8 - n}.")
     return header
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def json_sha256(obj: object) -> str:
+    """sha256 of a JSON value in canonical form (sorted keys), independent of file formatting."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
 
 
 def load_safetensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:

@@ -142,13 +142,15 @@ def _set(meta: dict, path: str, value) -> str:
 
 
 HAND_EDITS = {
-    "row out of range": ({"sql": "UPDATE members SET row = 99"}, "cannot be read"),
-    "shard renamed": ({"sql": "UPDATE members SET shard = 'gone.safetensors'"}, "shard gone.safetensors of"),
+    # Verification refuses these before any work, with the first problem `zoo check` names.
+    "row out of range": ({"sql": "UPDATE members SET row = 99"}, "several manifest rows claim row 99"),
+    "shard renamed": ({"sql": "UPDATE members SET shard = 'gone.safetensors'"},
+                      "point at shard gone.safetensors, which the manifest's shards table does not list"),
     "optimizer not JSON": ({"sql": "UPDATE members SET optimizer = 'lr=0.1'"}, "its optimizer is not a JSON object"),
     "architecture changed": ({"zoo_json": lambda m: _set(m, "arch.hidden", [7])},
-                             "tensor fc0.weight has shape (16, 100), the weight space expects (7, 100)."),
+                             "zoo.json's weight spec does not match its mlp architecture"),
     "family option mistyped": ({"zoo_json": lambda m: _set(m, "family.config.n_tasks", "three")},
-                               "the options of task family 'digits-rotate' are invalid"),
+                               "n_tasks must be an integer, got 'three'"),
     "zoo.json cut short": ({"zoo_json": lambda m: json.dumps(m)[:50]}, "zoo.json is not valid JSON"),
 }
 

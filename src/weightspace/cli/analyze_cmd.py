@@ -88,7 +88,7 @@ def _analyze_all(zoo_paths: list[Path], cfg: AnalyzeConfig) -> list[dict]:
             return lambda done, total: progress.update(task, completed=done, total=total)
 
         for path in zoo_paths:
-            zoo = Zoo.open(path)
+            zoo = Zoo.open_verified(path)
             try:
                 results.append(analyze_zoo(zoo, cfg, track=track, counter=counter))
             finally:

@@ -130,7 +130,7 @@ def export_peft_cmd(
     from weightspace.text.lora_arch import LoRAMiniLM
     from weightspace.zoo.store import Zoo
 
-    zoo = Zoo.open(zoo_dir)
+    zoo = Zoo.open_verified(zoo_dir)
     if not isinstance(zoo.arch, LoRAMiniLM):
         raise WeightspaceError(f"{zoo_dir} holds {zoo.arch.name} networks, not LoRA adapters; export-peft needs a LoRA zoo.")
     if sum(x is not None for x in (member, task, weights)) != 1:

@@ -58,7 +58,7 @@ def train(
             able = sorted(n for n, c in GENERATORS.items() if getattr(c, "data_parallel", False))
             raise WeightspaceError(f"the {generator} generator trains in one process; run it with `weightspace train`, "
                                    f"or pick a data-parallel generator ({', '.join(able)}).")
-        zoo = Zoo.open(zoo_path)
+        zoo = Zoo.open_verified(zoo_path)
         # Every rank builds the same data (alignment and encoders are seeded), so no tensors are sent.
         gen, data, facts = prepare(spec, zoo, align)
         with _bar(f"training {generator} on {par.world} process{'es' if par.world > 1 else ''}",

@@ -85,7 +85,7 @@ def load_context(zoo_dir: str | Path, n_tasks: int = 0, align_iters: int = 3, re
                  progress: Progress | None = None) -> ZooContext:
     from weightspace.tasks import family_from_dict  # the tasks package registers every family
 
-    zoo = Zoo.open(zoo_dir)
+    zoo = Zoo.open_verified(zoo_dir)
     records = zoo.records(final_only=True, split="zoo")
     if len(records) < 2:
         raise WeightspaceError(f"{zoo_dir} holds {len(records)} final zoo members; evaluation needs at least 2.")

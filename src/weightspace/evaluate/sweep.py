@@ -76,8 +76,8 @@ def subset_zoo(src_zoo_dir: str | Path, dst_dir: str | Path, n_tasks: int) -> Zo
     """
     dst = Path(dst_dir)
     if (dst / "zoo.json").is_file():
-        return Zoo.open(dst)
-    src = Zoo.open(src_zoo_dir)
+        return Zoo.open_verified(dst)
+    src = Zoo.open_verified(src_zoo_dir)
     try:
         order = zoo_task_order(src)
         check_sizes([n_tasks], len(order), str(src_zoo_dir))
@@ -106,7 +106,7 @@ def subset_zoo(src_zoo_dir: str | Path, dst_dir: str | Path, n_tasks: int) -> Zo
     if dst.exists():
         shutil.rmtree(dst)  # a directory without zoo.json: an unfinished earlier attempt
     partial.rename(dst)
-    return Zoo.open(dst)
+    return Zoo.open_verified(dst)
 
 
 def fit_generator(zoo_dir: Path, out: Path, generator: str, condition: str, options: Mapping[str, Any]) -> float:
@@ -120,7 +120,7 @@ def fit_generator(zoo_dir: Path, out: Path, generator: str, condition: str, opti
     gen_cfg = from_mapping(GENERATORS[generator].Config, dict(options), where="generator options")
     spec = TrainSpec(generator, gen_cfg, condition)
     began = time.perf_counter()
-    zoo = Zoo.open(zoo_dir)
+    zoo = Zoo.open_verified(zoo_dir)
     try:
         gen, data, facts = fit_on_zoo(spec, zoo, align="auto")
     finally:
@@ -167,7 +167,7 @@ def run_sweep(zoo_dir: str | Path, sizes: Sequence[int], out_dir: str | Path, ge
 
     torch.set_num_threads(1)  # small nets, long run: one thread (see demo.py)
     out = Path(out_dir)
-    src = Zoo.open(zoo_dir)
+    src = Zoo.open_verified(zoo_dir)
     try:
         n_tasks = len(zoo_task_order(src))
         n_references = len(src.records(final_only=True, split="heldout"))

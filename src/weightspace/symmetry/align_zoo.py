@@ -153,7 +153,7 @@ def align_stored_zoo(src, out, *, reference: str = "barycentre", method: str = "
     src, out = Path(src), Path(out)
     if out.exists():
         raise WeightspaceError(f"{out} already exists; choose a new --out directory for the aligned zoo.")
-    zoo = Zoo.open(src)
+    zoo = Zoo.open_verified(src)
     spec = zoo.spec
     x = _probe_inputs(zoo, probe) if method == "activation" else None
     ref, described = _resolve_reference(zoo, reference, method=method, arch=zoo.arch, x=x, iters=iters,

@@ -125,7 +125,7 @@ def _export_first(gen_dir: Path, zoo_dir: Path, family, out: Path) -> dict[str, 
     from weightspace.zoo.store import Zoo
 
     gen = load_generator(gen_dir)
-    zoo = Zoo.open(zoo_dir)
+    zoo = Zoo.open_verified(zoo_dir)
     try:
         task = family.task(family.heldout_task_ids()[0])
         t = time.perf_counter()

@@ -52,6 +52,13 @@ CREATE TABLE IF NOT EXISTS shards (
 );
 """
 
+# table -> its columns, read from the schema above (what _check_schema requires).
+_COLUMNS = {
+    block.split("(", 1)[0].split()[-1]: [line.split()[0] for line in block.split("(", 1)[1].split("\n);")[0].splitlines()
+                                         if line.strip()]
+    for block in _SCHEMA.split("CREATE TABLE IF NOT EXISTS")[1:]
+}
+
 
 @dataclass
 class MemberRecord:
@@ -100,6 +107,19 @@ class Manifest:
         if version == 0:
             self.db.executescript(_SCHEMA)
             self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        self._check_schema()
+
+    def _check_schema(self) -> None:
+        """Every table and column the schema creates is there (a hand-edited manifest that lost
+        one would otherwise fail later inside sqlite, with a traceback)."""
+        for table, columns in _COLUMNS.items():
+            found = {row[1] for row in self.db.execute(f"PRAGMA table_info({table})")}
+            missing = [c for c in columns if c not in found]
+            if missing:
+                self.db.close()
+                what = f"table {table!r}" if not found else f"column {missing[0]!r} of table {table!r}"
+                raise WeightspaceError(f"{self.path} lacks {what}; the zoo's index is damaged "
+                                       f"(run `weightspace zoo check {self.path.parent}`, then rebuild or re-import it).")
 
     def close(self) -> None:
         self.db.close()

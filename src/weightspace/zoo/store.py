@@ -21,6 +21,7 @@ import dataclasses
 import fcntl
 import hashlib
 import json
+import sqlite3
 import os
 import re
 from pathlib import Path
@@ -31,7 +32,7 @@ import torch
 from safetensors import safe_open
 
 from weightspace.errors import WeightspaceError
-from weightspace.io import atomic_write_json, save_safetensors
+from weightspace.io import atomic_write_json, file_sha256, save_safetensors
 from weightspace.nets import Architecture, arch_from_dict
 from weightspace.spec import WeightSpec
 from weightspace.zoo.manifest import Manifest, MemberRecord, member_key
@@ -51,14 +52,6 @@ def member_checksum(params: Mapping[str, torch.Tensor], spec: WeightSpec) -> str
     h = hashlib.sha256()
     for name in spec.names:
         h.update(np.ascontiguousarray(params[name].detach().cpu().numpy(), dtype="<f4").tobytes())
-    return h.hexdigest()
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
     return h.hexdigest()
 
 
@@ -276,7 +269,24 @@ class Zoo:
 
     def check(self) -> list[str]:
         """Problems found, one sentence each (corrupt shards and members named); [] if healthy."""
-        return _check(self)
+        try:
+            return _check(self)
+        except sqlite3.DatabaseError as e:
+            return [f"the manifest cannot be read ({e}); the zoo's index is damaged."]
+
+    @classmethod
+    def open_verified(cls, path: str | Path) -> "Zoo":
+        """Open a zoo to read it, refusing one that ``check`` finds a problem in (every command
+        that trains on, evaluates or analyses a zoo opens it this way: a bit-flipped shard or a
+        held-out task relabelled as a zoo task must not be used silently)."""
+        zoo = cls.open(path)
+        problems = zoo.check()
+        if problems:
+            zoo.close()
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise WeightspaceError(f"zoo {path} failed verification: {problems[0].rstrip('.')}{more}; "
+                                   f"run `weightspace zoo check {path}` for the full list.")
+        return zoo
 
 
 def _check(zoo: Zoo) -> list[str]:
@@ -302,7 +312,34 @@ def _check(zoo: Zoo) -> list[str]:
     for shard, (sha, n_members) in sorted(listed.items()):
         recs = sorted(by_shard.get(shard, []), key=lambda r: rows[r.member_id][1])
         problems += _check_shard(zoo, shard, sha, n_members, recs, rows)
-    return problems
+    return problems + _check_split(zoo, members)
+
+
+def _check_split(zoo: Zoo, members: list[MemberRecord]) -> list[str]:
+    """The family's split, recomputed from its recorded config, against the members' split labels:
+    a zoo member on a held-out task would let a generator train on what it is judged on."""
+    from weightspace.tasks import FAMILY_NAMES, family_from_dict  # tasks sit below the zoo in the pipeline
+
+    if zoo.family.get("name") not in FAMILY_NAMES:  # nothing to recompute it from; readers that need it say so
+        return []
+    try:
+        family = family_from_dict(zoo.family)
+    except WeightspaceError as e:
+        return [f"zoo.json's task family cannot be rebuilt: {e}"]
+    zoo_tasks, heldout_tasks = set(family.zoo_task_ids()), set(family.heldout_task_ids())
+    leaked = [r for r in members if r.split == "zoo" and r.task_id in heldout_tasks]
+    crossed = [r for r in members if r.split == "heldout" and r.task_id in zoo_tasks]
+    unknown = [r for r in members if r.split not in ("zoo", "heldout")]
+    out = []
+    if leaked:
+        out.append(f"members {_names(leaked)} are labelled split='zoo' but trained on held-out tasks of the family "
+                   "(was manifest.sqlite edited?).")
+    if crossed:
+        out.append(f"members {_names(crossed)} are labelled split='heldout' but trained on zoo tasks of the family "
+                   "(was manifest.sqlite edited?).")
+    if unknown:
+        out.append(f"members {_names(unknown)} have the unknown split {unknown[0].split!r}; a member's split is zoo or heldout.")
+    return out
 
 
 def _check_shard(zoo: Zoo, shard: str, sha: str, n_members: int, recs: list[MemberRecord],
