@@ -80,5 +80,51 @@ def test_generator_file_missing_a_tensor_is_a_clear_error(tmp_path):
     tensors, meta = load_safetensors(path)
     del tensors["model.resid_std"]
     save_safetensors(path, tensors, meta)
+    with pytest.raises(WeightspaceError, match="differs from the file config.json was saved with"):
+        load_generator(tmp_path / "gen")
+    config = json.loads((tmp_path / "gen" / "config.json").read_text())
+    del config["tensors_sha256"]  # as saved before the cross-checks: the rebuild itself must still say it
+    (tmp_path / "gen" / "config.json").write_text(json.dumps(config))
     with pytest.raises(WeightspaceError, match="not a complete generator"):
+        load_generator(tmp_path / "gen")
+
+
+def _edit_hidden(d):
+    d["arch"]["hidden"] = [d["arch"]["hidden"][0] + 1]
+
+
+def _edit_option(d):
+    d["config"]["support_draws"] = d["config"]["support_draws"] + 1
+
+
+@pytest.mark.parametrize("edit, words", [(_edit_hidden, "weight space is not the recorded spec"),
+                                         (_edit_option, "changed after the generator was saved")])
+def test_an_edited_config_is_refused(tmp_path, edit, words):
+    fitted("pca-gaussian").save(tmp_path / "gen")
+    path = tmp_path / "gen" / "config.json"
+    meta = json.loads(path.read_text())
+    edit(meta)
+    path.write_text(json.dumps(meta))
+    with pytest.raises(WeightspaceError, match=words):
+        load_generator(tmp_path / "gen")
+
+
+def test_a_damaged_tensor_file_is_refused(tmp_path):
+    fitted("pca-gaussian").save(tmp_path / "gen")
+    path = tmp_path / "gen" / TENSORS_FILE
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0x10
+    path.write_bytes(bytes(data))
+    with pytest.raises(WeightspaceError, match="differs from the file config.json was saved with"):
+        load_generator(tmp_path / "gen")
+
+
+def test_a_config_whose_arch_and_spec_disagree_is_refused_even_without_hashes(tmp_path):
+    fitted("pca-gaussian").save(tmp_path / "gen")
+    path = tmp_path / "gen" / "config.json"
+    meta = json.loads(path.read_text())
+    del meta["tensors_sha256"]  # as a directory saved before the cross-checks existed
+    _edit_hidden(meta)
+    path.write_text(json.dumps(meta))
+    with pytest.raises(WeightspaceError, match="weight space is not the recorded spec"):
         load_generator(tmp_path / "gen")

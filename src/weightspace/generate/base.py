@@ -34,7 +34,7 @@ from weightspace.encode.codec import WeightCodec, substate
 from weightspace.encode.condition import ConditionEncoder, condition_encoder_from
 from weightspace.errors import WeightspaceError
 from weightspace.generate.checkpoint import Checkpoint
-from weightspace.io import atomic_write_json, load_safetensors, save_safetensors
+from weightspace.io import atomic_write_json, file_sha256, json_sha256, load_safetensors, save_safetensors
 from weightspace.nets import arch_from_dict
 from weightspace.nets.base import Architecture
 from weightspace.spec import WeightSpec
@@ -181,9 +181,12 @@ class Generator:
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
         try:
+            # Each file vouches for the other: the tensors carry the config's hash, the config the
+            # tensors' hash, so an edited config.json or a damaged tensor file is refused on load.
+            config = self.describe()
             save_safetensors(tmp / TENSORS_FILE, {k: v.float().contiguous() for k, v in tensors.items()},
-                             metadata={"format": FORMAT, "name": self.name})
-            atomic_write_json(tmp / "config.json", self.describe())
+                             metadata={"format": FORMAT, "name": self.name, "config_sha256": json_sha256(config)})
+            atomic_write_json(tmp / "config.json", {**config, "tensors_sha256": file_sha256(tmp / TENSORS_FILE)})
             atomic_write_json(tmp / "card.json", dict(card) if card is not None else
                               make_card("generator", to_dict(self.config), getattr(self.config, "seed", None),
                                         generator=self.name, paper=self.paper, fit_info=self.fit_info))
@@ -197,7 +200,8 @@ class Generator:
         meta = read_generator_config(path)
         if meta["name"] != cls.name:
             raise WeightspaceError(f"{path} holds a {meta['name']} generator, not {cls.name}.")
-        tensors, _ = load_safetensors(Path(path) / TENSORS_FILE)
+        tensors, tensor_meta = load_safetensors(Path(path) / TENSORS_FILE)
+        verify_generator_files(path, meta, tensor_meta)
         try:
             gen = cls(from_mapping(cls.Config, meta["config"], where=f"{path}/config.json"))
             gen.arch = arch_from_dict(meta["arch"])
@@ -212,6 +216,26 @@ class Generator:
                 f"{path} is not a complete generator: {type(e).__name__} while rebuilding it ({e}); re-run `weightspace train`."
             ) from None
         return gen
+
+
+def verify_generator_files(path: str | Path, meta: dict, tensor_meta: Mapping[str, str]) -> None:
+    """The cross-checks ``save`` wrote (directories saved before them carry none and load as they
+    are), and that the architecture's weight space is the recorded spec."""
+    try:
+        arch_spec = arch_from_dict(meta["arch"]).spec().to_dict()
+    except (KeyError, TypeError, ValueError, WeightspaceError) as e:
+        raise WeightspaceError(f"{path}/config.json names an architecture that cannot be built ({e}).") from None
+    if arch_spec != meta["spec"]:
+        raise WeightspaceError(f"{path}/config.json: its architecture's weight space is not the recorded spec "
+                               "(was config.json edited?); re-run `weightspace train`.")
+    recorded = meta.get("tensors_sha256")
+    if recorded is not None and file_sha256(Path(path) / TENSORS_FILE) != recorded:
+        raise WeightspaceError(f"{path}/{TENSORS_FILE} differs from the file config.json was saved with (damaged?); "
+                               "re-run `weightspace train`.")
+    config_sha = tensor_meta.get("config_sha256")
+    if config_sha is not None and json_sha256({k: v for k, v in meta.items() if k != "tensors_sha256"}) != config_sha:
+        raise WeightspaceError(f"{path}/config.json was changed after the generator was saved, so it no longer "
+                               "describes the saved tensors; re-run `weightspace train` instead of editing it.")
 
 
 def read_generator_config(path: str | Path) -> dict:
