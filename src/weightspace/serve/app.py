@@ -167,7 +167,10 @@ def validation_sentence(errors: list[dict]) -> str:
 def _path(loc: list) -> str:
     out = ""
     for p in loc:
-        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+        # A client's key is echoed quoted unless it is a plain name, so a key such as "\n" cannot
+        # break the one-line error.
+        name = str(p) if str(p).isidentifier() else repr(str(p))
+        out += f"[{p}]" if isinstance(p, int) else (f".{name}" if out else name)
     return out
 
 
