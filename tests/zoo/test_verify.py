@@ -52,6 +52,9 @@ DAMAGE = {
     "edited checksum": (lambda z: sql(z, "UPDATE members SET checksum='0' WHERE member_id=1"), "checksums do not match"),
     "deleted manifest row": (lambda z: sql(z, "DELETE FROM members WHERE member_id=2"), "member rows point into it"),
     "truncated shard": (truncate, "cannot be read"),
+    "deleted row, count edited to match": (
+        lambda z: (sql(z, "DELETE FROM members WHERE member_id=2"), sql(z, "UPDATE shards SET n_members = n_members - 1")),
+        "manifest rows point into it"),
     "held-out relabelled as zoo": (lambda z: sql(z, "UPDATE members SET split='zoo' WHERE split='heldout'"),
                                    "held-out tasks of the family"),
 }

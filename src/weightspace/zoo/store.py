@@ -359,6 +359,8 @@ def _check_shard(zoo: Zoo, shard: str, sha: str, n_members: int, recs: list[Memb
     stored = json.loads(meta.get("members", "[]"))
     if len(recs) != n_members:
         out.append(f"the manifest gives shard {shard} {n_members} members but {len(recs)} member rows point into it.")
+    elif len(stored) != len(recs):  # a deleted row hidden by an edited n_members
+        out.append(f"shard {shard} holds {len(stored)} members but {len(recs)} manifest rows point into it.")
     for t in zoo.spec.tensors:
         got = tensors.get(t.name)
         if got is None:
