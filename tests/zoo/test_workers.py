@@ -44,3 +44,57 @@ def test_processes_return_every_result_once_with_one_thread():
         assert os.getpid() not in {r[2] for r in out.values()}
         with pytest.raises(ValueError, match="job three"):
             list(pool.run(fail_on_three, [1, 2, 3, 4]))
+
+
+OWNER_SCRIPT = """
+import os, sys, time
+from weightspace.zoo.workers import WorkerPool
+
+def record(path):
+    with open(path, "a") as f:
+        f.write(f"{os.getpid()} {os.getppid()}\\n")
+    time.sleep(120)
+
+if __name__ == "__main__":
+    pool = WorkerPool(2)
+    futures = [pool._pool.submit(record, sys.argv[1]) for _ in range(2)]
+    time.sleep(600)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] != "Z"  # a zombie has exited
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc to find the worker processes")
+def test_workers_and_forkserver_exit_after_the_owner_is_killed(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script, pids_file = tmp_path / "owner.py", tmp_path / "pids"
+    script.write_text(OWNER_SCRIPT)
+    owner = subprocess.Popen([sys.executable, str(script), str(pids_file)])
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and (not pids_file.exists() or len(pids_file.read_text().split("\n")) < 3):
+            time.sleep(0.2)
+        rows = [line.split() for line in pids_file.read_text().splitlines()]
+        assert len(rows) == 2, rows
+        processes = {int(pid) for row in rows for pid in row}  # the workers and their forkserver
+        assert all(_alive(p) for p in processes)
+        owner.send_signal(signal.SIGKILL)
+        owner.wait()
+        deadline = time.time() + 10
+        while time.time() < deadline and any(_alive(p) for p in processes):
+            time.sleep(0.2)
+        left = [p for p in processes if _alive(p)]
+        assert not left, f"still running 10 s after kill -9 of their owner: {left}"
+    finally:
+        if owner.poll() is None:
+            owner.kill()

@@ -24,6 +24,9 @@ the same code path without processes, for debugging and for tests.
 from __future__ import annotations
 
 import multiprocessing
+import os
+import threading
+import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any, Callable, Iterator, Sequence
 
@@ -49,7 +52,7 @@ class WorkerPool:
         self._pool = None
         if workers:
             self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=_context(),
-                                             initializer=_start_worker, initargs=(initializer, initargs))
+                                             initializer=_start_worker, initargs=(os.getpid(), initializer, initargs))
         elif initializer is not None:
             _with_one_thread(initializer, *initargs)
 
@@ -128,10 +131,30 @@ def _with_one_thread(fn: Callable[..., Any], *args: Any) -> Any:
         torch.set_num_threads(threads)
 
 
-def _start_worker(initializer: Callable[..., None] | None, initargs: tuple) -> None:
+def _start_worker(owner: int, initializer: Callable[..., None] | None, initargs: tuple) -> None:
     torch.set_num_threads(1)
+    threading.Thread(target=_exit_when_gone, args=(owner,), name="weightspace-owner-watch", daemon=True).start()
     if initializer is not None:
         initializer(*initargs)
+
+
+OWNER_POLL_SECONDS = 0.5
+
+
+def _exit_when_gone(owner: int) -> None:
+    """End this worker soon after the process that started the pool is gone, however it died.
+
+    A worker's parent is the forkserver, not the pool's owner, so neither PR_SET_PDEATHSIG nor
+    the executor's own shutdown helps after a kill -9 of the owner: orphaned workers (and the
+    forkserver they keep busy) would hold their memory until someone killed them."""
+    while True:
+        time.sleep(OWNER_POLL_SECONDS)
+        try:
+            os.kill(owner, 0)
+        except ProcessLookupError:
+            os._exit(1)
+        except PermissionError:  # the pid now belongs to another user's process: the owner is gone
+            os._exit(1)
 
 
 def _context():
