@@ -124,6 +124,31 @@ def read_safetensors_header(path: str | Path) -> dict:
     return header
 
 
+def check_output_dir(path: str | Path, what: str = "output directory") -> Path:
+    """Fail before any work if ``path`` cannot become a directory we write into: it is an existing
+    file, or its nearest existing ancestor is a file or is not writable."""
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise WeightspaceError(f"the {what} {p} is a file; give a directory (or a new path).")
+    ancestor = p
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise WeightspaceError(f"the {what} {p} cannot be created: {ancestor} is a file, not a directory.")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise WeightspaceError(f"the {what} {p} cannot be written: {ancestor} is not writable; choose another path.")
+    return p
+
+
+def check_output_file(path: str | Path, what: str = "output file") -> Path:
+    """``check_output_dir`` for the directory a file will be written into, and not a directory itself."""
+    p = Path(path)
+    if p.is_dir():
+        raise WeightspaceError(f"the {what} {p} is a directory; give a file path.")
+    check_output_dir(p.parent, f"directory of the {what}")
+    return p
+
+
 def file_sha256(path: str | Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

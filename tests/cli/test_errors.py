@@ -39,21 +39,30 @@ def test_no_arguments_shows_help_without_traceback():
     assert "zoo" in proc.stdout + proc.stderr
 
 
-def test_an_output_path_under_a_file_is_one_sentence(tmp_path, capsys):
+def test_an_output_path_under_a_file_is_refused_before_any_work(tmp_path, capsys):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
     code = main(["zoo", "build", "--out", str(blocker / "zoo"), "--tasks", "4", "--heldout", "1", "steps=5", "workers=0"])
     err = capsys.readouterr().err
-    assert code == 2 and "Traceback" not in err
-    assert err.startswith("error: cannot use") and str(blocker) in err and len(err.strip().splitlines()) == 1
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert f"{blocker} is a file, not a directory" in err
     assert blocker.read_text() == "not a directory"
 
 
-def test_debug_shows_the_traceback(tmp_path):
-    blocker = tmp_path / "a-file"
-    blocker.write_text("x")
+def test_an_os_error_during_work_is_one_sentence_and_debug_shows_the_traceback(monkeypatch, capsys):
+    import weightspace.cli.zoo_cmd as zoo_cmd
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device", "/data/zoo/shards/shard-000001.safetensors")
+
+    monkeypatch.setattr(zoo_cmd, "build_from_recipe", disk_full)
+    argv = ["zoo", "build", "--out", "/tmp/weightspace-test-never-written", "--tasks", "4"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == ("error: cannot use /data/zoo/shards/shard-000001.safetensors: no space left on device; "
+                           "check that the path exists, is writable and has free space.")
     with pytest.raises(OSError):
-        main(["--debug", "zoo", "build", "--out", str(blocker / "zoo"), "--tasks", "4", "--heldout", "1", "steps=5", "workers=0"])
+        main(["--debug", *argv])
 
 
 def test_click_errors_are_recognised_from_either_click():
@@ -106,3 +115,27 @@ def test_bounds_declared_on_an_option_are_checked():
     for bad in (0, 65):
         with pytest.raises(WeightspaceError, match="width must be between 1 and 64"):
             from_mapping(Example, {"width": bad})
+
+
+@pytest.mark.parametrize("command", [
+    ["eval", "{gen}", "--zoo", "{gen}", "--out", "{file}"],
+    ["analyze", "{gen}", "--out", "{file}"],
+    ["sweep", "{gen}", "--out", "{file}"],
+    ["train", "{gen}", "--generator", "pca-gaussian", "--out", "{file}"],
+    ["zoo", "build", "--out", "{file}", "--tasks", "4"],
+])
+def test_an_output_that_is_an_existing_file_is_refused_before_any_work(command, tmp_path, capsys):
+    existing = tmp_path / "results"
+    existing.write_text("keep me")
+    assert main([a.format(gen=tmp_path / "nothing-here", file=existing) for a in command]) == 2
+    err = capsys.readouterr().err
+    assert "is a file; give a directory" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert existing.read_text() == "keep me"
+
+
+def test_a_generate_output_in_an_unwritable_place_is_refused(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    assert main(["generate", str(tmp_path), "--task", "t", "--out", str(blocker / "w.safetensors")]) == 2
+    err = capsys.readouterr().err
+    assert "is a file; give a directory" in err and "Traceback" not in err

@@ -44,8 +44,9 @@ def analyze(
         raise WeightspaceError(f"--lambdas must be at least 3 (both ends and one point between), got {lambdas}.")
     if eval_examples < 1:
         raise WeightspaceError(f"--eval-examples must be at least 1, got {eval_examples}.")
-    if out.exists() and not out.is_dir():
-        raise WeightspaceError(f"--out {out} is a file; give a directory.")
+    from weightspace.io import check_output_dir
+
+    check_output_dir(out, "--out directory")
     cfg = AnalyzeConfig(pairs=pairs, align=not no_align, lambdas=lambdas, eval_examples=eval_examples, seed=seed)
     run_analysis(zoos, out, cfg)
 

@@ -99,7 +99,9 @@ def eval_command(
 
     from weightspace.config import apply_overrides
     from weightspace.evaluate.harness import EvalConfig, evaluate, write_results
+    from weightspace.io import check_output_dir
 
+    check_output_dir(out, "--out directory")  # before minutes of evaluation, not after
     torch.set_num_threads(1)  # vmap gives the parallelism; threads only contend on small nets
     cfg = EvalConfig(tasks=tasks, finetune_steps=parse_steps(finetune_steps), budget=budget,
                      eval_every=eval_every, seed=seed, backend=backend, workers=workers, address=address)

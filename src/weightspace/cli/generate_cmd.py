@@ -39,8 +39,10 @@ def train(
     from weightspace.generate.checkpoint import Checkpoint, state_dir_for
     from weightspace.generate.evaluation import describe_heldout, heldout_summary
     from weightspace.generate.training import TrainSpec, generator_card, prepare
+    from weightspace.io import check_output_dir
     from weightspace.zoo.store import Zoo
 
+    check_output_dir(out, "--out directory")
     torch.set_num_threads(1)  # small nets: one thread is fastest and leaves the other cores alone
     if checkpoint_every < 0:
         raise WeightspaceError(f"--checkpoint-every must be 0 (never) or a positive number of steps, got {checkpoint_every}.")
@@ -84,9 +86,10 @@ def generate(
 
     from weightspace.generate import generate_weights, load_generator
     from weightspace.generate.support_file import read_support_file
-    from weightspace.io import save_safetensors
+    from weightspace.io import check_output_file, save_safetensors
 
     torch.set_num_threads(1)
+    check_output_file(out, "--out file")
     if (task is None) == (support is None):
         raise WeightspaceError("give exactly one of --task ID or --support FILE.")
     if out.suffix != ".safetensors":

@@ -48,6 +48,9 @@ def sweep(
     import yaml
 
     from weightspace.evaluate.sweep import run_sweep
+    from weightspace.io import check_output_dir
+
+    check_output_dir(out, "--out directory")
 
     gen_options = {}
     for item in options or []:

@@ -31,6 +31,9 @@ def align(
         raise WeightspaceError(f"--method {method!r} is not known; choose one of {', '.join(METHODS)}.")
     if iters < 0 or probe < 1:
         raise WeightspaceError("--iters must be >= 0 and --probe >= 1.")
+    from weightspace.io import check_output_dir
+
+    check_output_dir(out, "--out directory")
     torch.set_num_threads(1)  # see DESIGN.md: one thread per process is the fast setting here
     config = {"zoo": str(zoo), "out": str(out), "reference": reference, "method": method,
               "iters": iters, "seed": seed, "probe": probe}

@@ -19,6 +19,7 @@ import typer
 from weightspace.cli.app import app
 from weightspace.config import from_mapping, load_yaml, option, to_dict
 from weightspace.errors import WeightspaceError
+from weightspace.io import check_output_dir
 
 zoo_app = typer.Typer(help="Build, inspect, verify and import zoos of trained models.", no_args_is_help=True)
 app.add_typer(zoo_app, name="zoo")
@@ -104,6 +105,7 @@ def build_from_recipe(recipe: BuildRecipe, progress: bool = True):
 
     if not recipe.out:
         raise WeightspaceError("the zoo needs an output directory; pass --out DIR (or out: in the recipe).")
+    check_output_dir(recipe.out, "zoo directory")
     family_config = dict(recipe.family_options)
     for field_name, arg in _FAMILY_COUNTS.items():
         if getattr(recipe, field_name) is not None:
