@@ -88,3 +88,23 @@ def test_a_dropped_members_table_is_one_sentence(command, zoo_copy, capsys):
     code = main([*command, str(zoo_copy)])
     err = capsys.readouterr().err
     assert code == 2 and "lacks table 'members'" in err and "Traceback" not in err
+
+
+def test_writing_into_an_unwritable_zoo_says_so_not_another_writer(pristine, monkeypatch):
+    """Root ignores permission bits, so the lock file's open is made to fail as on a read-only zoo."""
+    import os
+
+    from weightspace.errors import WeightspaceError
+
+    real_open = os.open
+
+    def read_only(path, flags, *args):
+        if str(path).endswith(".lock"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, flags, *args)
+
+    zoo = Zoo.open(pristine)
+    monkeypatch.setattr(os, "open", read_only)
+    with pytest.raises(WeightspaceError, match="cannot be written \\(permission denied\\); check its permissions"):
+        zoo.lock_for_writing()
+    zoo.close()

@@ -71,6 +71,7 @@ class Zoo:
         self.card: dict = card
         self.manifest = Manifest(path / "manifest.sqlite")
         self._lock_fd: int | None = None
+        self._lock_error: OSError | None = None  # why the last lock attempt could not open the lock file
 
     # ----- opening -----------------------------------------------------------------------
     @classmethod
@@ -148,7 +149,8 @@ class Zoo:
             return True
         try:
             fd = os.open(self.path / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError:  # read-only zoo: nobody can be writing through us
+        except OSError as e:  # read-only zoo: nobody can be writing through us
+            self._lock_error = e
             return False
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -168,7 +170,12 @@ class Zoo:
         """Become the zoo's only writer (released on close or process death) and clear orphans."""
         if self._lock_fd is not None:
             return
+        self._lock_error = None
         if not self._try_lock():
+            if self._lock_error is not None:
+                reason = (self._lock_error.strerror or str(self._lock_error)).lower()
+                raise WeightspaceError(f"{self.path} cannot be written ({reason}); check its permissions, or copy the zoo "
+                                       "somewhere writable to add to it.")
             raise WeightspaceError(f"another process is writing to {self.path}; wait for it to finish or stop it first.")
         self.remove_orphans()
 
