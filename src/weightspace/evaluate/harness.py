@@ -37,6 +37,7 @@ from weightspace.evaluate.generated import (
     parse_mode,
     shuffled_method,
 )
+from weightspace.evaluate.merged import task_vector_methods
 from weightspace.evaluate.methods import (
     majority_method,
     memorization_methods,
@@ -168,6 +169,7 @@ def evaluate(generator_dirs: Sequence[str | Path], zoo_dir: str | Path, cfg: Eva
             memorization = memorization_methods(ctx, ranked, cfg.noise_sigmas, cfg.average_k, cfg.seed)
             cb(3)
             specific = arch_methods(ctx, ranked, cfg.seed) + majority_method(ctx)
+            specific += task_vector_methods(ctx)
             if cfg.multitask_tasks >= 0:
                 specific += multitask_methods(ctx, cfg.multitask_tasks, seed=cfg.seed)
         generated, ablations, starts, taken = [], [], [(retrieval, "zoo-best")], set()

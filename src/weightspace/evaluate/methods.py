@@ -17,8 +17,9 @@ Kinds (the ``kind`` field of every method, used by the verdict and the report):
                     input: the floor that accuracy on an imbalanced subset task must clear
 - ``multitask``     one network trained jointly on the zoo tasks' data, told the task by its
                     descriptor (adapt/multitask.py): the non-generative use of the same zoo
-- ``merging``       one model merged from all zoo members (LoRA zoos: task arithmetic, TIES), a
-                    baseline to beat like the memorization ones
+- ``merging``       one model merged from all zoo members' task vectors (task arithmetic, TIES;
+                    merged.py for shared-start zoos, text/lora_methods.py for LoRA), a baseline
+                    to beat like the memorization ones
 """
 
 from __future__ import annotations
@@ -168,7 +169,7 @@ def multitask_methods(ctx: ZooContext, max_tasks: int = 128, steps: int = 0, see
     if feats.shape[1] == 0:
         return []
     mean, std = feats.mean(0), feats.std(0).clamp_min(1e-6)
-    init = _shared_base(ctx) or ctx.arch.init_params(seed)
+    init = shared_base(ctx) or ctx.arch.init_params(seed)
     cfg = ctx.train_cfg
     net = fit_multitask(ctx.arch, [ctx.family.task(t) for t in ids], (feats - mean) / std, init,
                         steps=steps or 2 * cfg.steps, lr=cfg.lr, batch_size=cfg.batch_size, seed=seed)
@@ -213,14 +214,14 @@ def _train_references(ctx: ZooContext, tasks, seed: int) -> dict[str, tuple[Weig
     from weightspace.zoo.build import member_seed
     from weightspace.zoo.train import train_members
 
-    init = _shared_base(ctx)
+    init = shared_base(ctx)
     seeds = [member_seed(seed, t.task_id, 0) for t in tasks]
     result = train_members(ctx.arch, tasks, seeds, ctx.train_cfg, init=init)
     per_task = result.seconds / len(tasks)  # one batched run: its wall time shared equally
     return {t.task_id: ({n: result.final[n][i] for n in ctx.spec.names}, per_task) for i, t in enumerate(tasks)}
 
 
-def _shared_base(ctx: ZooContext) -> Weights | None:
+def shared_base(ctx: ZooContext) -> Weights | None:
     """A shared-init zoo's members start from base.safetensors; references then start there too."""
     if ctx.aligned:
         return None

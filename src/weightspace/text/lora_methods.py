@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from weightspace.config import from_mapping
+from weightspace.adapt.task_vectors import TIES_KEEP, task_arithmetic, ties_merge, trim  # noqa: F401 (trim: tests)
 from weightspace.errors import WeightspaceError
 from weightspace.evaluate.methods import Method, Retrieved, Weights
 from weightspace.text.base_model import BaseModel, base_model
@@ -44,7 +45,6 @@ NEVER = -1e4  # head bias of a class absent from the support set: finite, and ne
 # (small λ tends to the frozen model, i.e. the probe; large λ distorts the embedding).
 ARITHMETIC_GRID = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)  # λ x M: 1/M is the mean task vector
 TIES_GRID = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)  # the TIES vector has one task vector's scale (paper: λ≈1)
-TIES_KEEP = 0.2  # fraction of each task vector's entries kept by the trim step (the paper's k = 20%)
 
 Delta = dict[tuple[int, str], torch.Tensor]  # (layer, module) -> (d_out, d_in)
 
@@ -119,41 +119,6 @@ class TaskVectors(Sequence):
         return {(layer, m): self.arch.scaling * (self.stacked[f"layer{layer}.{m}.lora_B"][i].double()
                                                  @ self.stacked[f"layer{layer}.{m}.lora_A"][i].double())
                 for layer, m in self.arch.targets()}
-
-
-def task_arithmetic(vectors: Sequence[Delta]) -> Delta:
-    """Σ_i ΔW_i per module (λ is applied per task, after truncation: trunc(λ S) = λ trunc(S))."""
-    total: Delta = {}
-    for vec in vectors:
-        for k, v in vec.items():
-            total[k] = total[k] + v if k in total else v.clone()
-    return total
-
-
-def trim(vec: Delta, keep: float) -> Delta:
-    """TIES step 1: zero all but the ``keep`` fraction of largest-magnitude entries of one task
-    vector, ranked over all its modules together (entries tied with the cut-off are kept)."""
-    flat = torch.cat([v.abs().flatten() for v in vec.values()])
-    n_keep = max(1, round(keep * flat.numel()))
-    cutoff = torch.topk(flat, n_keep).values[-1]
-    return {k: torch.where((v.abs() >= cutoff) & (v != 0), v, torch.zeros_like(v)) for k, v in vec.items()}
-
-
-def ties_merge(vectors: Sequence[Delta], keep: float = TIES_KEEP) -> Delta:
-    """TIES-merging before its λ: trim each task vector, elect per entry the sign of the trimmed
-    sum (the sign with more total magnitude), and average only the entries agreeing with it
-    (zeros never count). Two streaming passes over the members."""
-    if not 0 < keep <= 1:
-        raise WeightspaceError(f"TIES keeps a fraction in (0, 1] of each task vector, got {keep}.")
-    sign = {k: torch.sign(v) for k, v in task_arithmetic(trim(vec, keep) for vec in vectors).items()}
-    total = {k: torch.zeros_like(s) for k, s in sign.items()}
-    count = {k: torch.zeros_like(s) for k, s in sign.items()}
-    for vec in vectors:
-        for k, v in trim(vec, keep).items():
-            agrees = (torch.sign(v) == sign[k]) & (v != 0)
-            total[k] += torch.where(agrees, v, torch.zeros_like(v))
-            count[k] += agrees.to(v.dtype)
-    return {k: total[k] / count[k].clamp_min(1) for k in total}
 
 
 def rank_r_factors(delta: torch.Tensor, rank: int, scaling: float) -> tuple[torch.Tensor, torch.Tensor]:
