@@ -17,6 +17,7 @@ from weightspace.errors import WeightspaceError, is_click_error, os_error_senten
 
 # Importing a command module registers its commands on ``app``.
 from weightspace.cli import zoo_cmd  # noqa: F401,E402
+from weightspace.cli import zoo_create_cmd  # noqa: F401,E402
 from weightspace.cli import zoo_tasks_cmd  # noqa: F401,E402
 from weightspace.cli import analyze_cmd  # noqa: F401,E402
 from weightspace.cli import eval_cmd  # noqa: F401,E402

@@ -98,14 +98,25 @@ def _parse_scalar(v: Any) -> Any:
 
 def build_from_recipe(recipe: BuildRecipe, progress: bool = True):
     """Make the family, architecture and training config a recipe names, and build the zoo."""
-    from weightspace.nets import make_arch
-    from weightspace.tasks import make_family
     from weightspace.zoo.build import build_zoo
     from weightspace.zoo.train import TrainConfig
 
     if not recipe.out:
         raise WeightspaceError("the zoo needs an output directory; pass --out DIR (or out: in the recipe).")
     check_output_dir(recipe.out, "zoo directory")
+    family, arch = family_and_arch(recipe)
+    train_cfg = from_mapping(TrainConfig, recipe.train, where="training config")
+    return build_zoo(recipe.out, family, arch, train_cfg, seeds_per_task=recipe.seeds, init=recipe.init,
+                     pretrain_steps=recipe.pretrain_steps, chunk_size=recipe.chunk, workers=recipe.workers,
+                     include_heldout=recipe.include_heldout, progress=progress, seed=recipe.seed,
+                     card_extra={"recipe": to_dict(recipe)}, backend=recipe.backend, address=recipe.address)
+
+
+def family_and_arch(recipe: BuildRecipe):
+    """The task family and architecture a resolved recipe names (the arch takes the family's input shape and classes)."""
+    from weightspace.nets import make_arch
+    from weightspace.tasks import make_family
+
     family_config = dict(recipe.family_options)
     for field_name, arg in _FAMILY_COUNTS.items():
         if getattr(recipe, field_name) is not None:
@@ -119,11 +130,7 @@ def build_from_recipe(recipe: BuildRecipe, progress: bool = True):
             raise WeightspaceError(f"--hidden sets MLP widths; the {recipe.arch} takes arch options instead (e.g. arch.channels=[16,32]).")
         arch_options["hidden"] = list(recipe.hidden)
     arch = make_arch(recipe.arch, input_shape=family.input_shape, n_classes=family.n_classes, **arch_options)
-    train_cfg = from_mapping(TrainConfig, recipe.train, where="training config")
-    return build_zoo(recipe.out, family, arch, train_cfg, seeds_per_task=recipe.seeds, init=recipe.init,
-                     pretrain_steps=recipe.pretrain_steps, chunk_size=recipe.chunk, workers=recipe.workers,
-                     include_heldout=recipe.include_heldout, progress=progress, seed=recipe.seed,
-                     card_extra={"recipe": to_dict(recipe)}, backend=recipe.backend, address=recipe.address)
+    return family, arch
 
 
 @zoo_app.command("build")
@@ -239,22 +246,31 @@ def check_cmd(path: Path = typer.Argument(..., help="Zoo directory.")) -> None:
 @zoo_app.command("import")
 def import_cmd(
     zoo_dir: Path = typer.Argument(..., metavar="ZOO", help="An existing zoo directory."),
-    files: list[Path] = typer.Argument(..., help="Checkpoints: .safetensors, legacy .pt/.pth/.bin, or adapter folders."),
+    files: list[Path] = typer.Argument(..., help="Checkpoints: .safetensors, .npz (numpy/flax), legacy .pt/.pth/.bin, or adapter folders."),
     task: Optional[str] = typer.Option(None, "--task", help="Task id of every file (unless the sidecar names one)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Training seed of the files, if known."),
     metrics_json: Optional[str] = typer.Option(None, "--metrics-json", help='Metrics of every file: JSON text or a .json file, e.g. {"test_acc": 0.91}.'),
     sidecar: Optional[Path] = typer.Option(None, "--sidecar", help="CSV/JSON with columns file, task_id, seed, test_acc, ..."),
+    rules: Optional[str] = typer.Option(None, "--map", metavar="RULES",
+                                        help="Key renames/transposes for other frameworks' checkpoints: a YAML/JSON file "
+                                             "or inline text with rename: {regex: replacement}, transpose: [regex], drop: [regex] "
+                                             "(example: configs/import-flax-mlp.yaml)."),
 ) -> None:
     """Validate checkpoints against the zoo's weight space and add them all (or none)."""
     from weightspace.card import current_command
+    from weightspace.zoo.import_map import load_import_map
     from weightspace.zoo.importer import import_checkpoints
     from weightspace.zoo.store import Zoo
 
     metrics = _metrics_arg(metrics_json) if metrics_json is not None else None
+    import_map = load_import_map(rules) if rules is not None else None
     zoo = Zoo.open(zoo_dir)
     try:
-        ids = import_checkpoints(zoo, files, task_id=task, metrics=metrics, seed=seed, sidecar=sidecar)
+        ids = import_checkpoints(zoo, files, task_id=task, metrics=metrics, seed=seed, sidecar=sidecar,
+                                 import_map=import_map)
         log = {"command": current_command(), "members": len(ids)}
+        if import_map is not None:
+            log["map"] = import_map.to_dict()
         zoo.update_card({**zoo.card, "imports": [*zoo.card.get("imports", []), log]})
     finally:
         zoo.close()

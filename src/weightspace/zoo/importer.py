@@ -5,12 +5,17 @@ Accepted inputs:
 - folders holding ``adapter_model.safetensors`` + ``adapter_config.json`` (PEFT layout) or
   ``model.safetensors``;
 - legacy PyTorch files (``.pt .pth .bin .ckpt``), read only through
-  ``torch.load(weights_only=True)``, which refuses arbitrary Python objects; a note says so.
+  ``torch.load(weights_only=True)``, which refuses arbitrary Python objects; a note says so;
+- numpy ``.npz`` archives (e.g. a flax/JAX checkpoint flattened to ``Dense_0/kernel`` names),
+  read with ``numpy.load(allow_pickle=False)``, so object arrays are refused, never unpickled.
 
 Tensor names are mapped before validation by stripping the wrapper prefixes
 ``base_model.model.`` (PEFT) and ``module.`` (DataParallel); a legacy file may nest its tensors
 under ``state_dict``, ``model_state_dict`` or ``model``. Every file must then name exactly the
-spec's tensors with the spec's shapes and finite values.
+spec's tensors with the spec's shapes and finite values. Checkpoints from other frameworks
+name and lay out their tensors differently: an import map (``import_map``, see
+``weightspace.zoo.import_map``) renames, drops and transposes tensors after the prefixes are
+stripped and before validation.
 
 Task and metrics per file come from the command line (``task_id``, ``metrics``, ``seed``) or a
 sidecar CSV/JSON with columns ``file, task_id, seed, step, test_acc, ...``; sidecar values win.
@@ -24,11 +29,13 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import torch
 
 from weightspace.errors import WeightspaceError
 from weightspace.io import load_safetensors
 from weightspace.spec import stack_members
+from weightspace.zoo.import_map import ImportMap, apply_import_map
 from weightspace.zoo.manifest import MemberRecord, member_key
 from weightspace.zoo.store import Zoo, member_checksum
 
@@ -45,8 +52,12 @@ def _stderr(message: str) -> None:
 
 def import_checkpoints(zoo: Zoo, files: list[str | Path], task_id: str | None = None,
                        metrics: dict[str, float] | None = None, seed: int | None = None,
-                       sidecar: str | Path | None = None, note: Callable[[str], None] = _stderr) -> list[int]:
-    """Validate every file, then add them all to ``zoo`` as one shard; returns the new member ids."""
+                       sidecar: str | Path | None = None, note: Callable[[str], None] = _stderr,
+                       import_map: ImportMap | None = None) -> list[int]:
+    """Validate every file, then add them all to ``zoo`` as one shard; returns the new member ids.
+
+    ``import_map`` renames/transposes each file's tensors into the zoo's names and layout first.
+    """
     if not files:
         raise WeightspaceError("no checkpoint files were given to import.")
     rows = read_sidecar(sidecar) if sidecar is not None else {}
@@ -59,6 +70,8 @@ def import_checkpoints(zoo: Zoo, files: list[str | Path], task_id: str | None = 
             raise WeightspaceError(f"no task is known for {file}; pass --task ID or list it in a --sidecar file.")
         split = _split_of(zoo.family, task, file)
         params = _mapped(load_checkpoint(file, note))
+        if import_map is not None:
+            params = apply_import_map(params, import_map, zoo.spec, where=str(file))
         params = {k: v.to(torch.float32) if torch.is_floating_point(v) else v for k, v in params.items()}
         zoo.spec.validate(params, where=str(file))
         step = int(row.get("step", 0))
@@ -87,9 +100,11 @@ def load_checkpoint(path: Path, note: Callable[[str], None] = _stderr) -> dict[s
         return load_safetensors(path)[0]
     if path.suffix in LEGACY_SUFFIXES:
         return _load_legacy(path, note)
+    if path.suffix == ".npz":
+        return _load_npz(path)
     raise WeightspaceError(
-        f"{path} is not a checkpoint weightspace reads; give .safetensors files, legacy {'/'.join(LEGACY_SUFFIXES)} "
-        "files or folders holding adapter_model.safetensors."
+        f"{path} is not a checkpoint weightspace reads; give .safetensors files, .npz archives, legacy "
+        f"{'/'.join(LEGACY_SUFFIXES)} files or folders holding adapter_model.safetensors."
     )
 
 
@@ -128,6 +143,31 @@ def _load_legacy(path: Path, note: Callable[[str], None]) -> dict[str, torch.Ten
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise WeightspaceError(f"{path} does not hold a flat dict of tensors (a state dict); save model.state_dict() and import that.")
     return dict(obj)
+
+
+def _load_npz(path: Path) -> dict[str, torch.Tensor]:
+    """Arrays of an .npz archive as tensors; object arrays (which would need unpickling) are refused."""
+    out = {}
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if not isinstance(data, np.lib.npyio.NpzFile):
+                raise WeightspaceError(f"{path} holds a single array, not an .npz archive of named arrays.")
+            for name in data.files:
+                arr = data[name]
+                if arr.dtype.kind not in "fiub":
+                    raise WeightspaceError(f"{path}: array {name!r} has dtype {arr.dtype}, not numbers; "
+                                           "save only numeric weight arrays.")
+                out[name] = torch.from_numpy(np.ascontiguousarray(arr))
+    except WeightspaceError:
+        raise
+    except ValueError as e:  # object arrays: "Object arrays cannot be loaded when allow_pickle=False"
+        raise WeightspaceError(f"{path} could not be read with numpy.load(allow_pickle=False) ({e}); "
+                               "it holds Python objects, which weightspace never unpickles.") from None
+    except Exception as e:  # OSError, EOFError, zipfile.BadZipFile ... for damaged archives
+        raise WeightspaceError(f"{path} is not a readable .npz archive ({type(e).__name__}: {e}).") from None
+    if not out:
+        raise WeightspaceError(f"{path} holds no arrays.")
+    return out
 
 
 def _mapped(params: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
