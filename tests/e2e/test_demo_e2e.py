@@ -86,6 +86,8 @@ def test_report_opens_in_chromium_with_all_plots_and_no_errors(demo_run):
     alts = {alt for alt, *_ in images}
     assert {"accuracy vs novelty", "accuracy vs adaptation time", "weight-space map"} <= alts
     assert any(a.startswith("spectrum") for a in alts)  # the analysis plots are embedded too
+    written = sorted(p.stem for p in (demo_run / "analysis").glob("*.png"))
+    assert written and set(written) <= alts, sorted(set(written) - alts)  # every figure the run wrote is shown
     broken = [(alt, w, h) for alt, complete, w, h in images if not complete or w == 0 or h == 0]
     assert not broken, broken
     assert not errors, errors

@@ -1,6 +1,10 @@
 import math
 
-from weightspace.evaluate.results import finite, verdict
+import pytest
+
+from weightspace.errors import WeightspaceError
+from weightspace.evaluate.intervals import difference, paired_bootstrap
+from weightspace.evaluate.results import finite, identical_generator_modes, verdict
 
 
 def entries(gen_acc, retrieval_acc=0.8, noise_acc=0.7, mean_acc=0.2):
@@ -49,4 +53,108 @@ def test_novelty_aware_reading_ignores_baselines_that_copy_more():
     assert v["memorization_as_novel"] == ["zoo-mean"] and v["beats_memorization_at_equal_novelty"]
     es["zoo-mean"]["acc_mean"] = 0.9
     v = verdict(es, "generator:g")
-    assert not v["beats_memorization_at_equal_novelty"] and "beaten by zoo-mean" in v["sentence"]
+    assert not v["beats_memorization_at_equal_novelty"]
+    assert "The only memorization baseline at least as novel (mean, max error IoU 0.30 ≤ 0.40) is at least as accurate." \
+        in v["sentence"]
+
+
+# --- sentences that stay true when a set is empty ------------------------------------------
+
+
+def test_no_baseline_at_least_as_novel_is_said_plainly():
+    es = entries(0.85)
+    es["generator:g"]["novelty_iou_max_mean"] = 0.1  # more novel than every baseline
+    v = verdict(es, "generator:g")
+    assert v["memorization_as_novel"] == [] and v["beats_memorization_at_equal_novelty"]
+    assert "Against the 0" not in v["sentence"] and "most accurate" not in v["sentence"]
+    assert "No memorization baseline is at least as novel as it (max error IoU ≤ 0.10)" in v["sentence"]
+
+
+def test_no_memorization_baselines_at_all():
+    es = {k: e for k, e in entries(0.85).items() if e["kind"] not in ("memorization",)}
+    v = verdict(es, "generator:g")
+    assert v["beats_all_memorization"]
+    assert "the evaluation has no memorization baseline to compare with" in v["sentence"]
+    assert "every memorization baseline" not in v["sentence"] and "novel" not in v["sentence"]
+
+
+def test_one_and_several_baselines_at_least_as_novel():
+    es = entries(0.85)
+    es["generator:g"]["novelty_iou_max_mean"] = 0.5
+    es["noise:0.01"]["novelty_iou_max_mean"] = 0.9
+    v = verdict(es, "generator:g")  # only zoo-mean (0.5) is as novel
+    assert "more accurate than the only memorization baseline at least as novel (mean" in v["sentence"]
+    v = verdict(entries(0.85), "generator:g")  # both at 0.5
+    assert "the most accurate of the 2 memorization baselines at least as novel" in v["sentence"]
+
+
+# --- one verdict per distinct model -------------------------------------------------------
+
+
+def _modes(per_task_by_mode):
+    es = {k: e for k, e in entries(0.85).items() if k != "generator:g"}
+    for mode, accs in per_task_by_mode.items():
+        key = "generator:g" if mode == "sample" else f"generator:g:{mode}"
+        es[key] = {"kind": "generator", "acc_mean": sum(accs) / len(accs), "label": f"g ({mode})",
+                   "novelty_iou_max_mean": 0.5, "nn_aligned_dist_mean": 1.5, "info": {"name": "g", "mode": mode},
+                   "per_task": [{"acc": a} for a in accs]}
+    for k in ("retrieval", "noise:0.01", "zoo-mean"):
+        es[k]["per_task"] = [{"acc": es[k]["acc_mean"]}] * 3
+    return es
+
+
+def test_identical_generator_modes_share_one_verdict():
+    same = [0.84, 0.85, 0.86]
+    es = _modes({"sample": same, "central": list(same), "best-of-8": list(same)})
+    groups = identical_generator_modes(es)
+    assert groups == {"generator:g": ["generator:g", "generator:g:central", "generator:g:best-of-8"]}
+    first, central = verdict(es, "generator:g"), verdict(es, "generator:g:central")
+    assert first["duplicate_of"] is None and central["duplicate_of"] == "generator:g"
+    assert first["same_model_as"] == ["generator:g:central", "generator:g:best-of-8"]
+    assert first["sentence"].startswith("g (sample = central = best-of-8: the same model) beats retrieval")
+    assert first["sentence"] == central["sentence"]
+
+
+def test_modes_that_differ_keep_their_own_verdicts():
+    es = _modes({"sample": [0.84, 0.85, 0.86], "central": [0.84, 0.85, 0.87], "best-of-8": [0.84, 0.85, 0.87]})
+    assert identical_generator_modes(es) == {"generator:g": ["generator:g"],
+                                             "generator:g:central": ["generator:g:central", "generator:g:best-of-8"]}
+    v = verdict(es, "generator:g")
+    assert v["duplicate_of"] is None and v["same_model_as"] == [] and v["sentence"].startswith("g beats")
+
+
+def test_verdict_carries_paired_intervals_when_per_task_accuracies_exist():
+    es = _modes({"sample": [0.84, 0.85, 0.86]})
+    v = verdict(es, "generator:g")
+    d = v["intervals"]["retrieval"]
+    assert d["n_tasks"] == 3 and d["mean_diff"] == pytest.approx(0.05)
+    assert "(0.850 vs 0.800; +0.050, 95% CI +0.040 to +0.060 over 3 tasks)" in v["sentence"]
+    assert v["intervals"]["best_memorization"]["key"] == "noise:0.01"
+    assert verdict(entries(0.85), "generator:g")["intervals"]["retrieval"] is None  # no per-task data: no interval
+
+
+# --- paired bootstrap ---------------------------------------------------------------------
+
+
+def test_bootstrap_interval_excludes_zero_for_a_consistent_gain():
+    b = [0.90, 0.80, 0.95, 0.70, 0.85, 0.88, 0.92, 0.75]
+    a = [x + 0.01 + 0.002 * (i % 3) for i, x in enumerate(b)]  # better on every task
+    mean, lo, hi = paired_bootstrap(a, b)
+    assert 0 < lo <= mean <= hi and mean == pytest.approx(0.012, abs=1e-3)
+    assert difference(a, b)["excludes_zero"]
+
+
+def test_bootstrap_interval_includes_zero_for_noise():
+    b = [0.9] * 8
+    a = [0.9 + d for d in (0.02, -0.02, 0.01, -0.01, 0.03, -0.03, 0.0, 0.001)]
+    mean, lo, hi = paired_bootstrap(a, b)
+    assert lo < 0 < hi and mean == pytest.approx(0.001 / 8)
+    assert not difference(a, b)["excludes_zero"]
+
+
+def test_bootstrap_is_seeded_and_degenerate_cases_are_exact():
+    a, b = [0.1, 0.5, 0.9, 0.3], [0.2, 0.2, 0.2, 0.2]
+    assert paired_bootstrap(a, b, seed=3) == paired_bootstrap(a, b, seed=3)
+    assert paired_bootstrap([0.9, 0.8], [0.8, 0.7]) == pytest.approx((0.1, 0.1, 0.1))  # same gain everywhere
+    with pytest.raises(WeightspaceError, match="same tasks"):
+        paired_bootstrap([0.1, 0.2], [0.1])

@@ -14,6 +14,7 @@ import torch
 from weightspace.evaluate.context import ZooContext
 from weightspace.evaluate.cost import match_cost, steps_to_match
 from weightspace.evaluate.finetuning import Curve
+from weightspace.evaluate.intervals import difference
 from weightspace.evaluate.methods import Method
 from weightspace.evaluate.scoring import Scores
 
@@ -73,9 +74,86 @@ def generator_cost(gen: Method, gen_scores: Scores, curves: dict[str, Curve], re
 BASELINE_KINDS = ("memorization", "merging")
 
 
+def generator_name(key: str, e: dict) -> str:
+    return (e.get("info") or {}).get("name") or (key.split(":")[1] if key.count(":") else key)
+
+
+def generator_mode(key: str, e: dict) -> str:
+    mode = (e.get("info") or {}).get("mode")
+    if mode:
+        return str(mode)
+    parts = key.split(":", 2)
+    return parts[2] if len(parts) > 2 else "sample"
+
+
+def _per_task_acc(e: dict) -> list[float] | None:
+    accs = [t.get("acc") for t in e.get("per_task") or []]
+    return accs if accs and all(a is not None for a in accs) else None
+
+
+def _same_number(a: Any, b: Any) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return abs(a - b) <= 1e-5 * max(1.0, abs(a), abs(b))  # float32 batching noise, not another model
+
+
+def identical_generator_modes(entries: dict[str, dict]) -> dict[str, list[str]]:
+    """Modes of one generator that produced the same model: representative key -> its group
+    (sample, central, then the other modes; the first speaks for the group). A deterministic generator's sample, central and
+    best-of-K outputs are one model; they are told apart by identical per-task accuracies (and
+    the same aligned distance to the zoo), so the report gives them one verdict, not three."""
+    groups: dict[str, list[str]] = {}
+    for key, e in entries.items():
+        if e.get("kind") != "generator":
+            continue
+        acc = _per_task_acc(e)
+        for rep, members in groups.items():
+            r = entries[rep]
+            if (acc is not None and generator_name(rep, r) == generator_name(key, e) and _per_task_acc(r) == acc
+                    and _same_number(r.get("nn_aligned_dist_mean"), e.get("nn_aligned_dist_mean"))):
+                members.append(key)
+                break
+        else:
+            groups[key] = [key]
+
+    def order(k: str) -> tuple:  # sample, central, then best-of-K and the rest: the order modes are listed in
+        mode = generator_mode(k, entries[k])
+        return ({"sample": 0, "central": 1}.get(mode, 2), mode)
+
+    ordered = (sorted(keys, key=order) for keys in groups.values())
+    return {keys[0]: keys for keys in ordered}
+
+
+def _difference(a: dict, b: dict) -> dict | None:
+    """Paired bootstrap interval of the per-task accuracy difference a - b (None without per-task data)."""
+    pa, pb = _per_task_acc(a), _per_task_acc(b)
+    if pa is None or pb is None or len(pa) != len(pb):
+        return None
+    return difference(pa, pb)
+
+
+def _ci(d: dict | None, scale: float = 1.0, digits: int = 3) -> str:
+    """'; +0.014, 95% CI +0.008 to +0.020 over 32 tasks' (empty without an interval)."""
+    if d is None:
+        return ""
+    f = f"{{:+.{digits}f}}"
+    text = (f"; {f.format(d['mean_diff'] * scale)}, 95% CI {f.format(d['lo'] * scale)} to "
+            f"{f.format(d['hi'] * scale)} over {d['n_tasks']} task{'s' if d['n_tasks'] != 1 else ''}")
+    return text + ("" if d["excludes_zero"] or d["n_tasks"] < 2 else ": within noise")
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def verdict(entries: dict[str, dict], gen_key: str) -> dict[str, Any]:
     """Does the generator beat retrieval and every memorization (and merging) baseline on mean
-    test accuracy? And, where the evaluation has them, few-shot training on the same support set?"""
+    test accuracy? And, where the evaluation has them, few-shot training on the same support set?
+
+    Differences come with a paired bootstrap interval over tasks where per-task accuracies are
+    present. Modes of one generator that gave the same model (``identical_generator_modes``)
+    share one sentence, naming them all ("sample = central = best-of-8"); every mode but the
+    first carries ``duplicate_of`` so a report can print one verdict per distinct model."""
     gen = entries[gen_key]
     retrieval = entries["retrieval"]
     baselines = {k: e for k, e in entries.items() if e["kind"] in BASELINE_KINDS}
@@ -83,40 +161,80 @@ def verdict(entries: dict[str, dict], gen_key: str) -> dict[str, Any]:
                        key=lambda k: -baselines[k]["acc_mean"])
     beats_retrieval = gen["acc_mean"] > retrieval["acc_mean"]
     best_key = max(baselines, key=lambda k: baselines[k]["acc_mean"]) if baselines else None
+    group = next((g for g in identical_generator_modes(entries).values() if gen_key in g), [gen_key])
+    modes = [generator_mode(k, entries[k]) for k in group]
     name = gen_key.split(":", 1)[-1]  # e.g. "hypernet:central"
+    if len(group) > 1:
+        name = f"{generator_name(gen_key, gen)} ({' = '.join(modes)}: the same model)"
+    vs_retrieval = _difference(gen, retrieval)
+    vs_best = _difference(gen, baselines[best_key]) if best_key else None
     acc = f"{gen['acc_mean']:.3f}"
-    if beats_retrieval and not beaten_by:
-        sentence = (f"{name} beats retrieval ({acc} vs {retrieval['acc_mean']:.3f}) and every memorization "
-                    f"baseline (best: {baselines[best_key]['label']} at {baselines[best_key]['acc_mean']:.3f})."
-                    if best_key else f"{name} beats retrieval ({acc} vs {retrieval['acc_mean']:.3f}).")
+    retrieval_text = f"retrieval ({acc} vs {retrieval['acc_mean']:.3f}{_ci(vs_retrieval)})"
+    parts = [("beats " if beats_retrieval else "does NOT beat ") + retrieval_text]
+    if not baselines:
+        tail = "; the evaluation has no memorization baseline to compare with"
+    elif not beaten_by:
+        best = baselines[best_key]
+        tail = (f" and every memorization baseline (best: {best['label']} at {best['acc_mean']:.3f}{_ci(vs_best)})"
+                if len(baselines) > 1 else
+                f" and the only memorization baseline ({best['label']} at {best['acc_mean']:.3f}{_ci(vs_best)})")
     else:
-        parts = []
-        if not beats_retrieval:
-            parts.append(f"does NOT beat retrieval ({acc} vs {retrieval['acc_mean']:.3f})")
-        if beaten_by:
-            top = baselines[beaten_by[0]]
-            parts.append(f"does NOT beat {len(beaten_by)} of {len(baselines)} memorization baselines "
-                         f"(best: {top['label']} at {top['acc_mean']:.3f})")
-        sentence = f"{name} " + " and ".join(parts) + "."
+        top = baselines[beaten_by[0]]
+        tail = (f" {'but' if beats_retrieval else 'and'} does NOT beat {len(beaten_by)} of "
+                f"{_plural(len(baselines), 'memorization baseline')} "
+                f"(best: {top['label']} at {top['acc_mean']:.3f}{_ci(vs_best)})")
+    sentence = f"{name} {parts[0]}{tail}."
     # The novelty-aware reading: a baseline that copies the zoo more closely (higher error IoU)
     # buys its accuracy by memorising, so compare only against baselines at least as novel.
+    gen_iou = gen["novelty_iou_max_mean"]
     as_novel = {k: e for k, e in baselines.items()
-                if e["novelty_iou_max_mean"] is not None and gen["novelty_iou_max_mean"] is not None
-                and e["novelty_iou_max_mean"] <= gen["novelty_iou_max_mean"]}
+                if e["novelty_iou_max_mean"] is not None and gen_iou is not None
+                and e["novelty_iou_max_mean"] <= gen_iou}
     beaten_at_novelty = sorted(k for k, e in as_novel.items() if e["acc_mean"] >= gen["acc_mean"])
-    sentence += (f" Against the {len(as_novel)} memorization baselines at equal or higher novelty it is "
-                 + ("the most accurate." if not beaten_at_novelty else f"beaten by {', '.join(beaten_at_novelty)}."))
+    if not baselines:
+        pass
+    elif gen_iou is None:
+        sentence += " Its novelty was not measured, so there is no novelty-matched comparison."
+    elif not as_novel:
+        sentence += (f" No memorization baseline is at least as novel as it (max error IoU ≤ {gen_iou:.2f}), "
+                     "so there is no novelty-matched comparison.")
+    elif beaten_at_novelty and len(as_novel) == 1:
+        (only,) = as_novel.values()
+        sentence += (f" The only memorization baseline at least as novel ({only['label']}, max error IoU "
+                     f"{only['novelty_iou_max_mean']:.2f} ≤ {gen_iou:.2f}) is at least as accurate.")
+    elif beaten_at_novelty:
+        labels = [as_novel[k]["label"] for k in beaten_at_novelty]
+        sentence += (f" Of the {len(as_novel)} memorization baselines at least as novel (max error IoU ≤ {gen_iou:.2f}), "
+                     f"{', '.join(labels)} {'is' if len(labels) == 1 else 'are'} at least as accurate.")
+    elif len(as_novel) == 1:
+        (only,) = as_novel.values()
+        sentence += (f" It is more accurate than the only memorization baseline at least as novel "
+                     f"({only['label']}, max error IoU {only['novelty_iou_max_mean']:.2f} ≤ {gen_iou:.2f}).")
+    else:
+        sentence += (f" It is the most accurate of the {len(as_novel)} memorization baselines at least as novel "
+                     f"(max error IoU ≤ {gen_iou:.2f}).")
     fewshot = {k: e for k, e in entries.items() if e["kind"] == "fewshot"}
     margins = {k: gen["acc_mean"] - e["acc_mean"] for k, e in fewshot.items()}
+    vs_fewshot = {k: _difference(gen, e) for k, e in fewshot.items()}
     if fewshot:
         sentence += " Over training on the same support set: " + ", ".join(
-            f"{fewshot[k]['label']} {margins[k] * 100:+.1f} points" for k in sorted(margins)) + "."
-    return {"fewshot_margin": margins, "beats_fewshot": all(v > 0 for v in margins.values()) if margins else None,"beats_retrieval": beats_retrieval, "beats_all_memorization": not beaten_by,
+            f"{fewshot[k]['label']} {margins[k] * 100:+.1f} points"
+            + (f" (95% CI {vs_fewshot[k]['lo'] * 100:+.1f} to {vs_fewshot[k]['hi'] * 100:+.1f})" if vs_fewshot[k] else "")
+            for k in sorted(margins)) + "."
+    return {"fewshot_margin": margins, "beats_fewshot": all(v > 0 for v in margins.values()) if margins else None,
+            "beats_retrieval": beats_retrieval, "beats_all_memorization": not beaten_by,
             "memorization_as_novel": sorted(as_novel), "beats_memorization_at_equal_novelty": not beaten_at_novelty,
             "beats_retrieval_and_baselines": beats_retrieval and not beaten_by,
             "memorization_at_least_as_good": beaten_by, "sentence": sentence,
-            "novelty_iou_max_mean": gen["novelty_iou_max_mean"],
-            "retrieval_novelty_iou_max_mean": retrieval["novelty_iou_max_mean"]}
+            "novelty_iou_max_mean": gen_iou,
+            "retrieval_novelty_iou_max_mean": retrieval["novelty_iou_max_mean"],
+            # one verdict per distinct model: the modes that gave this same model, and which one speaks for them
+            "same_model_as": [k for k in group if k != gen_key], "modes": modes,
+            "duplicate_of": group[0] if group[0] != gen_key else None,
+            # paired bootstrap intervals over tasks of accuracy differences (generator - other)
+            "intervals": {"retrieval": vs_retrieval,
+                          "best_memorization": {"key": best_key, **vs_best} if vs_best else None,
+                          "fewshot": {k: d for k, d in vs_fewshot.items() if d}}}
 
 
 def finite(obj: Any) -> Any:
@@ -150,5 +268,10 @@ NOTES = {
                           "reached it within the budget (charged the whole budget)",
     "generator modes": "generator:<name> = one random sample; :central = sample(deterministic=True); "
                        ":best-of-K = the lowest support-loss of K samples (selection time included)",
+    "intervals": "verdict intervals: paired bootstrap (2000 resamples of the held-out tasks) of the per-task "
+                 "accuracy difference generator - other, 95% percentile interval",
+    "same model": "verdict.same_model_as lists generator modes whose per-task accuracies are identical (a "
+                  "deterministic generator's sample, central and best-of-K are one model); duplicate_of names the "
+                  "mode whose verdict speaks for them",
     "oracle": "the descriptor-nearest member uses the held-out task's descriptor; it is a reference line, not a baseline",
 }

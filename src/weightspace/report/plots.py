@@ -57,16 +57,51 @@ def cumulative_curves(curves: Mapping[str, Sequence[float]], title: str = "", th
     return _finish(fig, path)
 
 
+def is_angle(name: str) -> bool:
+    """Whether a descriptor named ``name`` is an angle in degrees (``angle_deg``, ``phase_deg``)."""
+    name = name.lower()
+    return name.endswith("_deg") or name in ("angle", "angle_deg", "degrees")
+
+
+def angle_degrees(features: np.ndarray) -> np.ndarray | None:
+    """Angles in [0, 360) degrees from (cos, sin) descriptor features, or None when the rows are
+    not points on the unit circle (then the descriptor is not an angle)."""
+    features = np.asarray(features, dtype=float)
+    if features.ndim != 2 or features.shape[1] != 2 or not len(features):
+        return None
+    if not np.allclose((features**2).sum(1), 1.0, atol=1e-3):
+        return None
+    return np.degrees(np.arctan2(features[:, 1], features[:, 0])) % 360.0
+
+
+def colour_by(ax, fig, xy: np.ndarray, values: np.ndarray, angle: bool, bar_label: str, **kwargs):
+    """Scatter ``xy`` coloured by ``values`` with a colour bar. An angle (degrees) gets a cyclic
+    colormap over the full circle, so 359 deg and 1 deg look alike, as they are."""
+    kwargs = {"edgecolors": "0.45", "linewidths": 0.4, **kwargs}  # the palest colours stay visible on white
+    if angle:
+        sc = ax.scatter(xy[:, 0], xy[:, 1], c=np.asarray(values, dtype=float) % 360.0, cmap="twilight",
+                        vmin=0.0, vmax=360.0, **kwargs)
+        bar = fig.colorbar(sc, ax=ax, label=bar_label, ticks=[0, 90, 180, 270, 360])
+        bar.ax.set_yticklabels(["0°", "90°", "180°", "270°", "360°"])
+    else:
+        sc = ax.scatter(xy[:, 0], xy[:, 1], c=np.asarray(values, dtype=float), cmap="viridis", **kwargs)
+        fig.colorbar(sc, ax=ax, label=bar_label)
+    return sc
+
+
 def scatter_map(xy: np.ndarray, values: Sequence[float] | None = None, title: str = "", value_label: str = "",
-                xlabel: str = "PC 1", ylabel: str = "PC 2", path: str | Path | None = None) -> Figure:
-    """Points in 2-D, coloured by a value (with a colour bar) when one is given."""
+                xlabel: str = "PC 1", ylabel: str = "PC 2", path: str | Path | None = None,
+                angle: bool | None = None) -> Figure:
+    """Points in 2-D, coloured by a value (with a colour bar) when one is given. ``angle`` (default:
+    guessed from ``value_label``, e.g. ``angle_deg``) colours degrees on a cyclic colormap."""
     xy = np.asarray(xy, dtype=float)
     fig, ax = new_figure(5.5, 4.5)
     if values is None:
         ax.scatter(xy[:, 0], xy[:, 1], s=18)
     else:
-        sc = ax.scatter(xy[:, 0], xy[:, 1], c=np.asarray(values, dtype=float), cmap="viridis", s=18)
-        fig.colorbar(sc, ax=ax, label=value_label)
+        angle = is_angle(value_label) if angle is None else angle
+        label = "rotation angle (degrees)" if angle and value_label.lower() in ("angle_deg", "angle") else value_label
+        colour_by(ax, fig, xy, np.asarray(values, dtype=float), angle, label, s=18)
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     return _finish(fig, path)
 
