@@ -40,6 +40,8 @@ def demo(
     cfg = apply_overrides(cfg, [*(overrides or []), *([f"out={out}"] if out is not None else [])])
     summary = run(cfg, console)
     for key, verdict in summary["verdict"].items():
+        if verdict.get("duplicate_of"):  # the same model as a mode already printed
+            continue
         mark = "[green]✓[/green]" if verdict.get("beats_retrieval_and_baselines") else "[red]✗[/red]"
         console.print(f"{mark} {verdict.get('sentence', key)}")
     for name, fam in summary.get("families", {}).items():
