@@ -71,8 +71,26 @@ def from_mapping(cls: type[T], data: Mapping[str, Any], where: str = "config") -
     return cls(**values)
 
 
-# Step counts are never negative, whatever the config (a negative count would silently train nothing).
-_NON_NEGATIVE = ("steps",)
+# Lower bounds that hold for a field of this name in every config, unless its option() declares
+# its own: step counts, worker counts and learning rates are never negative (a negative count
+# silently trains nothing, a negative rate is a torch ValueError deep inside training); batch
+# sizes, seeds per task and chunk sizes are at least 1.
+_CONVENTIONAL_MIN = {"steps": 0, "workers": 0, "lr": 0, "weight_decay": 0,
+                     "batch_size": 1, "seeds": 1, "chunk": 1}
+_SUFFIX_MIN = {"_steps": 0, "_lr": 0}
+_PREFIX_MIN = {"batch_": 1}
+
+
+def _conventional_min(name: str) -> float | None:
+    if name in _CONVENTIONAL_MIN:
+        return _CONVENTIONAL_MIN[name]
+    for suffix, low in _SUFFIX_MIN.items():
+        if name.endswith(suffix):
+            return low
+    for prefix, low in _PREFIX_MIN.items():
+        if name.startswith(prefix):
+            return low
+    return None
 
 
 def _check(value: Any, typ: Any, f: dataclasses.Field, where: str) -> None:
@@ -91,10 +109,11 @@ def _check(value: Any, typ: Any, f: dataclasses.Field, where: str) -> None:
             raise WeightspaceError(f"{where}: {f.name} must be {kinds[base]}, got {value!r}.")
     if base in (int, float):
         low, high = f.metadata.get("min"), f.metadata.get("max")
-        if low is None and (f.name in _NON_NEGATIVE or f.name.endswith("_steps")):
-            low = 0
+        if low is None:
+            low = _conventional_min(f.name)
         if (low is not None and value < low) or (high is not None and value > high):
-            bounds = f">= {low:g}" if high is None else (f"<= {high:g}" if low is None else f"between {low:g} and {high:g}")
+            bounds = (f"at least {low:g}" if high is None else f"at most {high:g}" if low is None
+                      else f"between {low:g} and {high:g}")
             raise WeightspaceError(f"{where}: {f.name} must be {bounds}, got {value!r}.")
 
 

@@ -135,8 +135,16 @@ def check_output_dir(path: str | Path, what: str = "output directory") -> Path:
         ancestor = ancestor.parent
     if not ancestor.is_dir():
         raise WeightspaceError(f"the {what} {p} cannot be created: {ancestor} is a file, not a directory.")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise WeightspaceError(f"the {what} {p} cannot be written: {ancestor} is not writable; choose another path.")
+    # A real probe, not os.access: root passes every permission check, yet a read-only file system,
+    # /proc or /sys refuse it; the probe file is removed at once, so nothing is left behind.
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".weightspace-probe-", dir=ancestor)
+    except OSError as e:
+        reason = (e.strerror or str(e)).lower()
+        raise WeightspaceError(f"the {what} {p} cannot be written: {ancestor} refuses new files ({reason}); "
+                               "choose another path or fix its permissions.") from None
+    os.close(fd)
+    os.unlink(probe)
     return p
 
 

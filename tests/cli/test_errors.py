@@ -89,7 +89,7 @@ def test_sizes_are_bounded_before_any_work(argv, words, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("item, words", [("steps=abc", "steps must be an integer, got 'abc'"),
-                                         ("steps=-5", "steps must be >= 0, got -5"),
+                                         ("steps=-5", "steps must be at least 0, got -5"),
                                          ("lr=fast", "lr must be a number, got 'fast'")])
 def test_config_values_are_typed_and_bounded(item, words):
     from weightspace.config import apply_overrides
@@ -139,3 +139,126 @@ def test_a_generate_output_in_an_unwritable_place_is_refused(tmp_path, capsys):
     assert main(["generate", str(tmp_path), "--task", "t", "--out", str(blocker / "w.safetensors")]) == 2
     err = capsys.readouterr().err
     assert "is a file; give a directory" in err and "Traceback" not in err
+
+
+# /proc refuses new files even to root (who passes every permission-bit check), as a read-only
+# file system would; an os.access check alone lets these through until the first write.
+UNWRITABLE = "/proc/weightspace-test-out"
+
+
+@pytest.mark.parametrize("command", [
+    ["train", "{gen}", "--generator", "pca-gaussian", "--out", "{out}"],
+    ["generate", "{gen}", "--task", "t", "--out", "{out}/w.safetensors"],
+    ["eval", "{gen}", "--zoo", "{gen}", "--out", "{out}"],
+    ["analyze", "{gen}", "--out", "{out}"],
+    ["align", "{gen}", "--out", "{out}"],
+    ["sweep", "{gen}", "--out", "{out}"],
+    ["zoo", "build", "--out", "{out}", "--tasks", "4"],
+])
+def test_an_unwritable_output_location_is_refused_before_any_work(command, tmp_path, capsys):
+    argv = [a.format(gen=tmp_path / "nothing-here", out=UNWRITABLE) for a in command]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "cannot be written" in err and "refuses new files" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "nothing-here").exists()
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["eval", "{gen}", "--zoo", "{gen}", "--out", "{out}", "--budget", "-1"], "--budget"),
+    (["eval", "{gen}", "--zoo", "{gen}", "--out", "{out}", "--eval-every", "0"], "--eval-every"),
+    (["eval", "{gen}", "--zoo", "{gen}", "--out", "{out}", "--workers", "-2"], "--workers"),
+    (["sweep", "{gen}", "--out", "{out}", "--eval-tasks", "-1"], "--eval-tasks"),
+    (["lora-zoo", "build", "--out", "{out}", "--steps", "-1"], "--steps"),
+    (["lora-zoo", "build", "--out", "{out}", "--chunk", "0"], "--chunk"),
+    (["lora-zoo", "build", "--out", "{out}", "--seeds", "0"], "--seeds"),
+    (["serve", "{gen}", "--port", "70000"], "--port"),
+    (["eval", "{gen}", "--zoo", "{gen}"], "Missing option '--out'"),
+    (["generate", "{gen}", "--task", "t"], "Missing option '--out'"),
+])
+def test_out_of_range_options_are_usage_errors(argv, words, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main([a.format(gen=tmp_path / "nothing-here", out=out) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err and not out.exists()
+
+
+@pytest.mark.parametrize("item, words", [
+    ("steps=abc", "steps must be an integer, got 'abc'"),
+    ("steps=-5", "steps must be at least 0, got -5"),
+    ("lr=-1", "lr must be at least 0, got -1.0"),
+    ("batch_tasks=0", "batch_tasks must be at least 1, got 0"),
+])
+def test_bad_generator_options_stop_train_before_any_work(item, words, tmp_path, capsys):
+    out = tmp_path / "gen"
+    assert main(["train", str(tmp_path / "nothing-here"), "--generator", "hypernet", "--out", str(out), item]) == 2
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_conventional_bounds_hold_in_every_config_and_defaults_pass():
+    """Step counts, workers and learning rates are never negative, batch sizes at least 1, in any
+    config dataclass (an option's own min/max wins); every shipped default satisfies them."""
+    import dataclasses
+    import importlib
+    import pkgutil
+
+    import weightspace
+    from weightspace.config import from_mapping
+    from weightspace.errors import WeightspaceError
+    from weightspace.zoo.train import TrainConfig
+
+    for bad, words in [({"lr": -0.1}, "lr must be at least 0"), ({"batch_size": 0}, "batch_size must be at least 1"),
+                       ({"snapshot_every": 2, "steps": -1}, "steps must be at least 0")]:
+        with pytest.raises(WeightspaceError, match=words):
+            from_mapping(TrainConfig, bad)
+    checked = 0
+    for info in pkgutil.walk_packages(weightspace.__path__, "weightspace."):
+        try:
+            module = importlib.import_module(info.name)
+        except ImportError:  # an optional extra that is not installed
+            continue
+        for obj in list(vars(module).values()):
+            if not (isinstance(obj, type) and dataclasses.is_dataclass(obj) and obj.__module__ == module.__name__):
+                continue
+            fs = dataclasses.fields(obj)
+            if not any("help" in f.metadata for f in fs):
+                continue
+            try:
+                default = obj()
+            except TypeError:  # a required field: not a config with defaults
+                continue
+            from_mapping(obj, {f.name: getattr(default, f.name) for f in fs})
+            checked += 1
+    assert checked >= 10
+
+
+def test_importing_into_an_unwritable_zoo_says_permission_not_another_writer(tmp_path, monkeypatch, capsys):
+    import os
+
+    from weightspace.io import save_safetensors
+    from weightspace.zoo.store import Zoo
+
+    zoo_dir = tmp_path / "zoo"
+    assert main(["zoo", "build", "--out", str(zoo_dir), "--tasks", "3", "--heldout", "1", "--steps", "5",
+                 "--hidden", "8", "--workers", "0", "--quiet"]) == 0
+    zoo = Zoo.open(zoo_dir)
+    task, n_before = zoo.family["zoo_tasks"][0], len(zoo)
+    zoo.close()
+    save_safetensors(tmp_path / "a.safetensors", zoo.arch.init_params(11))
+    capsys.readouterr()
+    real_open = os.open
+
+    def read_only(path, flags, *args):  # root ignores permission bits: fail the lock file's open instead
+        if str(path).endswith(".lock"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", read_only)
+    assert main(["zoo", "import", str(zoo_dir), str(tmp_path / "a.safetensors"), "--task", task]) == 2
+    monkeypatch.undo()
+    err = capsys.readouterr().err
+    assert "cannot be written (permission denied)" in err and "another process" not in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert len(Zoo.open(zoo_dir)) == n_before

@@ -79,13 +79,13 @@ def eval_command(
     out: Path = typer.Option(..., "--out", help="Directory for results.json."),
     tasks: int = typer.Option(0, "--tasks", min=0, help="Evaluate the first N held-out tasks; 0 = all."),
     finetune_steps: str = typer.Option("0,10,50,200", "--finetune-steps", help="Fine-tuning steps reported as methods."),
-    budget: int = typer.Option(0, "--budget", help="'Until converged' steps; 0 = the zoo's own training steps."),
-    eval_every: int = typer.Option(10, "--eval-every", help="Resolution, in steps, of fine-tuning steps-to-match."),
+    budget: int = typer.Option(0, "--budget", min=0, help="'Until converged' steps; 0 = the zoo's own training steps."),
+    eval_every: int = typer.Option(10, "--eval-every", min=1, help="Resolution, in steps, of fine-tuning steps-to-match."),
     seed: int = typer.Option(0, "--seed", help="Seed of every random draw."),
     backend: str = typer.Option("local", "--backend",
                                 help="Where fine-tuning (the slowest stage) runs: local or ray (a Ray cluster; "
                                      "every node needs this weightspace version installed)."),
-    workers: int = typer.Option(0, "--workers",
+    workers: int = typer.Option(0, "--workers", min=0,
                                 help="Processes that fine-tune chunks of tasks; 0 = one batched run in this process. "
                                      "With --backend ray: chunks at once, 0 = one per cluster CPU."),
     address: str = typer.Option(None, "--address",

@@ -15,7 +15,7 @@ from weightspace.errors import WeightspaceError
 def serve(
     generator_path: Path = typer.Argument(..., metavar="GEN", help="Generator directory written by `weightspace train`."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on; anything but loopback wants --token."),
-    port: int = typer.Option(8000, "--port", help="TCP port; 0 picks a free one (printed at startup)."),
+    port: int = typer.Option(8000, "--port", min=0, max=65535, help="TCP port; 0 picks a free one (printed at startup)."),
     token: Optional[str] = typer.Option(None, "--token", envvar="WEIGHTSPACE_TOKEN", show_envvar=True,
                                         help="Bearer token clients must send; prefer the environment variable (command lines are visible to other users)."),
     max_request_bytes: int = typer.Option(8 * 1024 * 1024, "--max-request-bytes", help="Largest request body accepted (413 above)."),

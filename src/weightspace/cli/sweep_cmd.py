@@ -41,7 +41,7 @@ def sweep(
     out: Path = typer.Option(..., "--out", "-o", help="Sweep directory (a rerun resumes finished sizes)."),
     generator: str = typer.Option("hypernet", "--generator", help="Generator fitted at every size."),
     condition: str = typer.Option("support", "--condition", help="What the generator sees of a task."),
-    eval_tasks: int = typer.Option(0, "--eval-tasks", help="Held-out tasks evaluated (0: all)."),
+    eval_tasks: int = typer.Option(0, "--eval-tasks", min=0, help="Held-out tasks evaluated (0: all)."),
     seed: int = typer.Option(0, "--seed", help="Seed of generator fitting and evaluation."),
 ) -> None:
     """Fit and evaluate a generator on growing subsets of a zoo; write OUT/sweep.json and OUT/report.html."""
