@@ -2,11 +2,11 @@
 browser (headless Chromium) opens with every plot present and no console errors."""
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
+from browser import chrome
 from weightspace.cli import main
 
 TINY = ["tasks=8", "heldout=2", "steps=80", "pretrain_steps=40", "finetune_steps=[0,10]", "workers=0",
@@ -53,26 +53,8 @@ def test_rerun_resumes_without_redoing_work(demo_run, capsys):
     assert "already done" in capsys.readouterr().err
 
 
-def _chrome():
-    webdriver = pytest.importorskip("selenium.webdriver")
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver_path = shutil.which("chromedriver")
-    if not browser or not driver_path:
-        pytest.skip("headless Chromium is not installed (Debian packages chromium and chromium-driver; .ci/run installs them)")
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = browser
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage"):
-        opts.add_argument(flag)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    from selenium.webdriver.chrome.service import Service
-
-    return webdriver.Chrome(service=Service(driver_path), options=opts)
-
-
 def test_report_opens_in_chromium_with_all_plots_and_no_errors(demo_run):
-    driver = _chrome()
+    driver = chrome()
     try:
         driver.get(Path(demo_run / "report.html").resolve().as_uri())
         images = driver.execute_script(

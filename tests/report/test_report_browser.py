@@ -1,30 +1,13 @@
 """A real browser (headless Chromium) opens the report of a run folder and shows every figure
 the run wrote: all twelve analysis figures, each loaded, none dropped."""
 
-import shutil
 from pathlib import Path
 
 import pytest
 
+from browser import chrome
 from test_report_html import results_fixture
 from weightspace.report.html import write_report
-
-
-def chrome():
-    webdriver = pytest.importorskip("selenium.webdriver")
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver_path = shutil.which("chromedriver")
-    if not browser or not driver_path:
-        pytest.skip("headless Chromium is not installed (Debian packages chromium and chromium-driver)")
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = browser
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"):
-        opts.add_argument(flag)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    from selenium.webdriver.chrome.service import Service
-
-    return webdriver.Chrome(service=Service(driver_path), options=opts)
 
 
 def test_every_figure_of_the_run_is_shown_in_chromium(analysis_run):
