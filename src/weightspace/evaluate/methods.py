@@ -165,17 +165,19 @@ def multitask_methods(ctx: ZooContext, max_tasks: int = 128, steps: int = 0, see
     ids = sorted({r.task_id for r in ctx.records})
     if max_tasks and len(ids) > max_tasks:
         ids = [ids[round(i * (len(ids) - 1) / (max_tasks - 1))] for i in range(max_tasks)] if max_tasks > 1 else ids[:1]
-    feats = torch.stack([ctx.descriptor_of(ctx.family.task(t)) for t in ids]).float()
+    tasks = [ctx.family.task(t) for t in ids]  # built once: the family's task cache holds fewer than 128
+    feats = torch.stack([ctx.descriptor_of(t) for t in tasks]).float()
     if feats.shape[1] == 0:
         return []
     mean, std = feats.mean(0), feats.std(0).clamp_min(1e-6)
     init = shared_base(ctx) or ctx.arch.init_params(seed)
     cfg = ctx.train_cfg
-    net = fit_multitask(ctx.arch, [ctx.family.task(t) for t in ids], (feats - mean) / std, init,
-                        steps=steps or 2 * cfg.steps, lr=cfg.lr, batch_size=cfg.batch_size, seed=seed)
+    steps = steps or 2 * cfg.steps
+    net = fit_multitask(ctx.arch, tasks, (feats - mean) / std, init, steps=steps, lr=cfg.lr,
+                        batch_size=cfg.batch_size, seed=seed)
     m = Method("multitask:descriptor", "multitask", "multi-task network (descriptor)",
                f"one network trained on {len(ids)} zoo tasks' data at once, its output layer linear in the "
-               "task's descriptor", setup_seconds=net.seconds, info={"zoo_tasks": len(ids), "steps": steps or 2 * cfg.steps})
+               "task's descriptor", setup_seconds=net.seconds, info={"zoo_tasks": len(ids), "steps": steps})
     for task in ctx.tasks:
         began = time.perf_counter()
         cond = (ctx.descriptor_of(task).float() - mean) / std
