@@ -93,6 +93,16 @@ def _conventional_min(name: str) -> float | None:
     return None
 
 
+# Scalar field types: how a message names them, and which parsed values they accept (bool is an
+# int subclass in Python, but true is not a step count; an int is a fine float).
+_SCALARS = {
+    int: ("an integer", lambda v: isinstance(v, int) and not isinstance(v, bool)),
+    float: ("a number", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)),
+    bool: ("true or false", lambda v: isinstance(v, bool)),
+    str: ("a string", lambda v: isinstance(v, str)),
+}
+
+
 def _check(value: Any, typ: Any, f: dataclasses.Field, where: str) -> None:
     """Type and bounds of one scalar field: one sentence naming the key, the value and what is allowed."""
     args = typing.get_args(typ)
@@ -100,13 +110,10 @@ def _check(value: Any, typ: Any, f: dataclasses.Field, where: str) -> None:
     base = next((a for a in args if a is not type(None)), typ) if optional else typ
     if value is None and optional:
         return
-    kinds = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
-    if base in kinds:
-        ok = (isinstance(value, bool) if base is bool else
-              isinstance(value, int) and not isinstance(value, bool) if base is int else
-              isinstance(value, (int, float)) and not isinstance(value, bool) if base is float else isinstance(value, str))
-        if not ok:
-            raise WeightspaceError(f"{where}: {f.name} must be {kinds[base]}, got {value!r}.")
+    if base in _SCALARS:
+        kind, accepts = _SCALARS[base]
+        if not accepts(value):
+            raise WeightspaceError(f"{where}: {f.name} must be {kind}, got {value!r}.")
     if base in (int, float):
         low, high = f.metadata.get("min"), f.metadata.get("max")
         if low is None:
