@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import random
 import statistics
 from pathlib import Path
 
@@ -26,14 +25,6 @@ import torch
 
 DEFAULT_VARIANTS = ("hypernet-support:hypernet:support", "hypernet-descriptor:hypernet:descriptor",
                     "hypernet-none:hypernet:none")
-
-
-def paired_interval(a: list[float], b: list[float], n: int = 2000, seed: int = 0) -> tuple[float, float, float]:
-    """Mean of a - b over tasks and its 95% bootstrap interval (tasks resampled with replacement)."""
-    diffs = [x - y for x, y in zip(a, b)]
-    rng = random.Random(seed)
-    means = sorted(statistics.fmean(rng.choices(diffs, k=len(diffs))) for _ in range(n))
-    return statistics.fmean(diffs), means[int(0.025 * n)], means[int(0.975 * n) - 1]
 
 
 def main() -> None:
@@ -75,6 +66,8 @@ def main() -> None:
 
 
 def report(results: dict, family, args) -> None:
+    from weightspace.evaluate.intervals import paired_bootstrap
+
     methods = results["methods"]
     distances = family.heldout_distances() if hasattr(family, "heldout_distances") else {}
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
@@ -97,7 +90,7 @@ def report(results: dict, family, args) -> None:
     for key in (k for k, e in methods.items() if e["kind"] == "generator" and k.count(":") == 1):
         for other in ("retrieval", best_fewshot, "majority"):
             if other in per:
-                m, lo, hi = paired_interval(per[key], per[other])
+                m, lo, hi = paired_bootstrap(per[key], per[other])
                 print(f"  {key} - {other}: {100 * m:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]")
     print(json.dumps({"seconds_total": results["overall"]["seconds_total"]}))
 
