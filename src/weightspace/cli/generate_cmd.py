@@ -20,12 +20,73 @@ from weightspace.errors import WeightspaceError
 # printed a line each. Larger batches are a loop over calls (or the service, which streams).
 MAX_MODELS, MAX_BEST_OF = 1024, 256
 
-@app.command("train")
+# `--condition` help, shared with `weightspace sweep`. `support` is an alias (see
+# generate.zoo_data.CONDITION_ALIASES): both spellings build the same encoder and record its name.
+CONDITION_HELP = ("What the generator sees of a task. support: the training-free support-set probe encoder "
+                  "(`support-probe` is the same encoder under its full name; either spelling records "
+                  "support-probe); support-deepsets: a learned DeepSets support-set encoder; descriptor: the "
+                  "task's descriptor (an angle, a class subset); for LoRA zoos text-support, text-description "
+                  "or text-both; none: told nothing (the unconditional ablation).")
+
+
+def _value_text(value) -> str:
+    """A default as it would be typed in KEY=VALUE (values are read as YAML)."""
+    import json
+
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, (list, tuple, dict)):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+def _rich_help() -> bool:
+    """Whether typer renders help with rich (markup parsed, line breaks kept) or with plain click
+    (paragraphs rewrapped unless they start with a \\b line)."""
+    import typer.core
+
+    return bool(getattr(typer.core, "HAS_RICH", False)) and getattr(typer.core, "DEFAULT_MARKUP_MODE", None) == "rich"
+
+
+def generator_options_help(width: int = 76) -> str:
+    """The `train --help` epilog: every registered generator with each KEY=VALUE option, its
+    default and its help, read from the registry and the generators' Config dataclasses."""
+    import textwrap
+
+    from weightspace.config import describe
+    from weightspace.generate import GENERATORS
+
+    rich = _rich_help()
+    if rich:
+        from rich.markup import escape
+    else:
+        escape = str  # noqa: E731
+    paragraphs = [textwrap.fill("Generator options, given as KEY=VALUE after ZOO (e.g. steps=500); "
+                                "condition.KEY=VALUE goes to the condition encoder. Defaults shown:", width)]
+    for name in sorted(GENERATORS):
+        cls = GENERATORS[name]
+        rows = [(f"{key}={_value_text(default)}", help_text) for key, default, help_text in describe(cls.Config)]
+        column = min(max((len(k) for k, _ in rows), default=0), 24) + 4
+        lines = textwrap.wrap(f"{name}: {cls.paper}", width, subsequent_indent="    ", break_on_hyphens=False)
+        for key, help_text in rows:
+            first = f"  {key}".ljust(column)
+            if len(first) > column:  # a long KEY=VALUE gets a line of its own, its help below it
+                lines.append(first.rstrip())
+                first = " " * column
+            lines += textwrap.wrap(help_text or "-", width, initial_indent=first, subsequent_indent=" " * column,
+                                   break_on_hyphens=False, break_long_words=False)
+        body = "\n".join(escape(line) for line in lines)
+        paragraphs.append(body if rich else "\b\n" + body)
+    return "\n\n".join(paragraphs)
+
+
+@app.command("train", epilog=generator_options_help())
 def train(
     zoo_path: Path = typer.Argument(..., metavar="ZOO", help="Zoo directory written by `weightspace zoo build`."),
-    overrides: Optional[list[str]] = typer.Argument(None, metavar="[KEY=VALUE]...", help="Generator options; condition.X for the encoder."),
+    overrides: Optional[list[str]] = typer.Argument(None, metavar="[KEY=VALUE]...",
+                                                    help="Generator options (listed below); condition.X for the encoder."),
     generator: str = typer.Option("hypernet", "--generator", "-g", help="Generator name (see `weightspace generators`)."),
-    condition: str = typer.Option("support", "--condition", "-c", help="support (the default support-set encoder), support-probe, support-deepsets, descriptor; for LoRA zoos text-support, text-description or text-both; none (told nothing: the unconditional ablation)."),
+    condition: str = typer.Option("support", "--condition", "-c", help=CONDITION_HELP),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML file of generator options."),
     out: Path = typer.Option(..., "--out", "-o", help="Directory to write the generator to."),
     align: str = typer.Option("auto", "--align", help="auto: align independent-init zoos when the generator models weights directly; yes; no."),
@@ -39,6 +100,7 @@ def train(
     from weightspace.generate.checkpoint import Checkpoint, state_dir_for
     from weightspace.generate.evaluation import describe_heldout, heldout_summary
     from weightspace.generate.training import TrainSpec, generator_card, prepare
+    from weightspace.generate.zoo_data import resolve_condition
     from weightspace.io import check_output_dir
     from weightspace.zoo.store import Zoo
 
@@ -46,6 +108,7 @@ def train(
     torch.set_num_threads(1)  # small nets: one thread is fastest and leaves the other cores alone
     if checkpoint_every < 0:
         raise WeightspaceError(f"--checkpoint-every must be 0 (never) or a positive number of steps, got {checkpoint_every}.")
+    condition = resolve_condition(condition)  # one canonical name: `support` and `support-probe` record the same
     spec = TrainSpec.from_cli(generator, condition, config, overrides or [])
     zoo = Zoo.open_verified(zoo_path)
     with _bar("aligning zoo", quiet) as bar:
@@ -55,7 +118,7 @@ def train(
                    "members": sorted(r.key for r in zoo.records(final_only=True, split="zoo")),
                    "condition": condition, "condition_options": spec.condition_options, "aligned": facts["aligned"]}
     checkpoint = Checkpoint(state_dir_for(out), checkpoint_every, fingerprint)
-    with _bar(f"training {generator}", quiet) as bar:
+    with _bar(f"training {generator}", quiet, unit="step") as bar:
         gen.fit(data, progress=bar, checkpoint=checkpoint)
     if checkpoint.resumed_from:
         typer.echo(f"resumed training from step {checkpoint.resumed_from} ({checkpoint.path}).", err=True)

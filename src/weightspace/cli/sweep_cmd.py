@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from weightspace.cli.app import app, console
+from weightspace.cli.generate_cmd import CONDITION_HELP
 from weightspace.errors import WeightspaceError
 
 
@@ -35,12 +36,12 @@ def sweep_table(sweep: dict) -> Table:
 
 @app.command("sweep")
 def sweep(
-    zoo: Path = typer.Argument(..., help="Source zoo with held-out reference members (built with include_heldout)."),
+    zoo: Path = typer.Argument(..., help="Source zoo with held-out reference members (built with `weightspace zoo build --heldout-models`)."),
     options: Optional[list[str]] = typer.Argument(None, metavar="[KEY=VALUE]...", help="Generator options, e.g. steps=500."),
     sizes: str = typer.Option("16,32,64,256", "--sizes", help="Zoo task counts, comma-separated."),
     out: Path = typer.Option(..., "--out", "-o", help="Sweep directory (a rerun resumes finished sizes)."),
     generator: str = typer.Option("hypernet", "--generator", help="Generator fitted at every size."),
-    condition: str = typer.Option("support", "--condition", help="What the generator sees of a task."),
+    condition: str = typer.Option("support", "--condition", help=CONDITION_HELP),
     eval_tasks: int = typer.Option(0, "--eval-tasks", min=0, help="Held-out tasks evaluated (0: all)."),
     seed: int = typer.Option(0, "--seed", help="Seed of generator fitting and evaluation."),
 ) -> None:
@@ -48,6 +49,7 @@ def sweep(
     import yaml
 
     from weightspace.evaluate.sweep import run_sweep
+    from weightspace.generate.zoo_data import resolve_condition
     from weightspace.io import check_output_dir
 
     check_output_dir(out, "--out directory")
@@ -58,7 +60,7 @@ def sweep(
             raise WeightspaceError(f"argument {item!r} is not a generator option of the form key=value.")
         key, value = item.split("=", 1)
         gen_options[key] = yaml.safe_load(value)
-    result = run_sweep(zoo, parse_sizes(sizes), out, generator=generator, condition=condition,
+    result = run_sweep(zoo, parse_sizes(sizes), out, generator=generator, condition=resolve_condition(condition),
                        generator_options=gen_options, eval_tasks=eval_tasks, seed=seed, progress=True, console=console)
     console.print(sweep_table(result))
     typer.echo(f"sweep: {out / 'sweep.json'}")

@@ -20,6 +20,7 @@ from weightspace.cli.app import app
 from weightspace.config import from_mapping, load_yaml, option, to_dict
 from weightspace.errors import WeightspaceError
 from weightspace.io import check_output_dir
+from weightspace.zoo.build import SHARED_INIT_REASON
 
 zoo_app = typer.Typer(help="Build, inspect, verify and import zoos of trained models.", no_args_is_help=True)
 app.add_typer(zoo_app, name="zoo")
@@ -40,7 +41,8 @@ class BuildRecipe:
     hidden: Optional[list] = option(None, "MLP hidden widths, e.g. [32, 32] (unset: the architecture's default).")
     arch_options: dict = option({}, "Further architecture arguments (activation, channels, ...).")
     seeds: int = option(1, "Members per task, each from its own seed.")
-    init: str = option("independent", "independent: each member from its own random init; shared: all from one pretrained base.")
+    init: str = option("independent", "independent: each member from its own random init; shared: all from one pretrained base "
+                                      "(what the generators need; see `weightspace zoo build --help`).")
     pretrain_steps: int = option(600, "Training steps of the shared base (init=shared only).")
     include_heldout: bool = option(False, "Also train reference models on the held-out tasks (split 'heldout').")
     chunk: int = option(32, "Members trained together in one vmap batch (and stored as one shard).")
@@ -78,6 +80,14 @@ def resolve_recipe(recipe: BuildRecipe, overrides: list[str]) -> BuildRecipe:
             raise WeightspaceError(f"recipe field {name} must be a mapping, got {value!r}.")
         setattr(resolved, name, {k: _parse_scalar(v) for k, v in value.items()})
     return resolved
+
+
+# Why `--init independent` stays the default although the generators want `shared`: a shared
+# build's workers read OUT/base.safetensors from disk (zoo.build), which a Ray node without the
+# driver's filesystem cannot, and alignment and analysis study independent inits.
+INIT_HELP = ("independent (the default) or shared. " + SHARED_INIT_REASON + " independent: each member from "
+             "its own random init, what `weightspace align` and `analyze` study. With --backend ray, shared "
+             "needs the zoo directory readable on every node.")
 
 
 # Every family with a zoo-size option holds out 32 tasks by default, one per 8 of its 256 zoo tasks.
@@ -143,7 +153,7 @@ def build_cmd(
     tasks: Optional[int] = typer.Option(None, "--tasks", help="Zoo tasks in the family."),
     heldout: Optional[int] = typer.Option(None, "--heldout", help="Held-out tasks in the family."),
     seeds: Optional[int] = typer.Option(None, "--seeds", help="Members per task (default: 1)."),
-    init: Optional[str] = typer.Option(None, "--init", help="independent or shared (default: independent)."),
+    init: Optional[str] = typer.Option(None, "--init", help=INIT_HELP),
     pretrain_steps: Optional[int] = typer.Option(None, "--pretrain-steps", help="Steps of the shared base (default: 600)."),
     heldout_models: Optional[bool] = typer.Option(None, "--heldout-models/--no-heldout-models", help="Also train references on held-out tasks."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Training steps per member."),

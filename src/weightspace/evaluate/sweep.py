@@ -176,7 +176,7 @@ def run_sweep(zoo_dir: str | Path, sizes: Sequence[int], out_dir: str | Path, ge
         src.close()
     sizes = check_sizes(sizes, n_tasks, str(zoo_dir))
     if n_references == 0:
-        raise WeightspaceError(f"{zoo_dir} holds no held-out reference members; build it with include_heldout so every size is judged against the same references.")
+        raise WeightspaceError(f"{zoo_dir} holds no held-out reference members; build it with `weightspace zoo build --heldout-models` so every size is judged against the same references.")
     options = dict(generator_options or {})
     # Step counts from the zoo's own training budget on are dropped: the budget itself is "converged".
     cfg = EvalConfig(tasks=eval_tasks, finetune_steps=tuple(k for k in FINETUNE_STEPS if k < budget), generator_modes=("central",),

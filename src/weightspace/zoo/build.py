@@ -36,6 +36,14 @@ from weightspace.zoo.workers import BACKENDS, open_pool
 
 INIT_MODES = ("independent", "shared")
 # Settings that change what a member is; a resume must repeat them exactly.
+# Why the generators want `--init shared` (measured; quoted by `zoo build --help` and the demo's report).
+SHARED_INIT_REASON = (
+    "Generators need shared, every member trained from one pretrained base (--pretrain-steps): on 128 "
+    "fmnist-subsets tasks the hypernet on an independent-init zoo loses to retrieval (0.781 vs 0.799 accuracy); "
+    "on the 256-task shared-start fmnist-subsets zoo of benchmarks/RESULTS.md it reaches 0.865 against "
+    "retrieval's 0.738. Members of one start differ by task, not by which of many equivalent minima "
+    "(neuron permutations) their random init fell into, so a generator models the task, not the symmetry.")
+
 _FIXED_ON_RESUME = ("train", "init", "pretrain_steps", "seed")
 
 
@@ -237,28 +245,45 @@ def _in_plan_order(payloads: list[dict], workers: int, backend: str = "local",
 
 
 class _Progress:
-    """A rich progress bar on stderr counting members, or nothing when disabled."""
+    """Members built so far on stderr: a rich bar on a terminal, plain periodic lines off one
+    (progress_lines.PlainLines), nothing when disabled."""
 
     def __init__(self, enabled: bool, total: int, done: int):
-        self.bar = None
-        if enabled:
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        self.bar = self.lines = None
+        if not enabled:
+            return
+        from rich.console import Console
 
-            self.bar = Progress(TextColumn("[bold]zoo[/bold] {task.description}"), BarColumn(), MofNCompleteColumn(),
-                                TimeElapsedColumn(), TimeRemainingColumn(), console=Console(stderr=True))
-            label = "members" if done == 0 else f"members ({done} already built, resuming)"
-            self.task = self.bar.add_task(label, total=total, completed=done)
+        from weightspace.progress_lines import PlainLines, on_terminal
+
+        console = Console(stderr=True)
+        label = "members" if done == 0 else f"members ({done} already built, resuming)"
+        self.total, self.done = total, done
+        if not on_terminal(console):
+            self.lines = PlainLines(f"zoo {label}", console.file)
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        self.bar = Progress(TextColumn("[bold]zoo[/bold] {task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TimeElapsedColumn(), TimeRemainingColumn(), console=console)
+        self.task = self.bar.add_task(label, total=total, completed=done)
 
     def __enter__(self) -> "_Progress":
         if self.bar is not None:
             self.bar.start()
+        if self.lines is not None:
+            self.lines.update(self.done, self.total)
         return self
 
     def advance(self, n: int) -> None:
         if self.bar is not None:
             self.bar.advance(self.task, n)
+        if self.lines is not None:
+            self.done += n
+            self.lines.update(self.done, self.total)
 
     def __exit__(self, *exc) -> None:
+        if self.lines is not None:
+            self.lines.close()
         if self.bar is not None:
             self.bar.stop()
