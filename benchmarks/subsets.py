@@ -78,7 +78,7 @@ def report(results: dict, family, args) -> None:
     print(f"{'method':52s} {'kind':12s} {'acc':>6s} {'bal':>6s} {'÷ref':>6s} {'IoU':>5s} {'s/task':>8s}")
     for key in sorted(methods, key=lambda k: -methods[k]["balanced_acc_mean"]):
         e = methods[key]
-        if e["kind"] == "finetune" and "@converged" not in key and "@10" not in key and "@50" not in key:
+        if e["kind"] == "finetune" and not any(key.endswith(s) for s in ("@converged", "@10", "@50", "@cv")):
             continue
         print(f"{key:52s} {e['kind']:12s} {e['acc_mean']:6.3f} {e['balanced_acc_mean']:6.3f} "
               f"{e['balanced_acc_ratio_to_trained']:6.3f} {e['novelty_iou_max_mean']:5.2f} {e['seconds_per_task'] or 0:8.4f}")
@@ -88,11 +88,26 @@ def report(results: dict, family, args) -> None:
     print(f"\nbalanced-accuracy margins (points, mean [95% paired bootstrap over tasks]); best support-set "
           f"fine-tuning of the retrieved member = {best_fewshot} (chosen on the test set: an upper bound)")
     for key in (k for k, e in methods.items() if e["kind"] == "generator" and k.count(":") == 1):
-        for other in ("retrieval", best_fewshot, "majority"):
+        for other in ("retrieval", best_fewshot, "finetune:zoo-best:support@cv", "majority"):
             if other in per:
                 m, lo, hi = paired_bootstrap(per[key], per[other])
                 print(f"  {key} - {other}: {100 * m:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]")
-    print(json.dumps({"seconds_total": results["overall"]["seconds_total"]}))
+    overall = results["overall"]
+    ref = methods["reference"]["info"]
+    print(f"\nreference recipes chosen on validation data: {ref.get('recipe_counts')}; {ref.get('selection')}")
+    cv = methods.get("finetune:zoo-best:support@cv")
+    if cv:
+        print(f"cross-validated fine-tuning: median chosen steps {cv['info']['chosen_steps_median']:g}, "
+              f"lr chosen {sorted({round(c['lr'], 6) for c in cv['info']['chosen']})}, {cv['seconds_per_task']:.2f} s per task")
+    print("\nverdicts (accuracy):")
+    for key, v in overall["verdict"].items():
+        if not v.get("duplicate_of"):
+            print(f"  {v['sentence']}")
+    if overall.get("best_fewshot"):
+        print(f"  {overall['best_fewshot']['sentence']}")
+    if overall.get("above_reference_sentence"):
+        print(f"  ! {overall['above_reference_sentence']}")
+    print(json.dumps({"seconds_total": overall["seconds_total"]}))
 
 
 if __name__ == "__main__":

@@ -31,7 +31,10 @@ def test_results_hold_generated_and_lora_baselines(lora_run):
         assert 0.0 <= methods[key]["acc_mean"] <= 1.0
     assert methods["probe"]["kind"] == "fewshot" and methods["ties"]["kind"] == "merging"
     verdict = results["overall"]["verdict"]["generator:hypernet:central+head"]
-    assert set(verdict["fewshot_margin"]) == {"probe", "support-lora"}
+    # few-shot baselines: the LoRA zoo's support-set trainers and fine-tuning the best zoo start on the
+    # support set (every budget, and cross-validated); never fine-tuning from the generator's own output
+    assert {"probe", "support-lora", "finetune:zoo-best:support@cv"} <= set(verdict["fewshot_margin"])
+    assert not any(k.startswith("finetune:hypernet") for k in verdict["fewshot_margin"])
     assert len(results["tasks"]) == 2
 
 

@@ -158,3 +158,64 @@ def test_bootstrap_is_seeded_and_degenerate_cases_are_exact():
     assert paired_bootstrap([0.9, 0.8], [0.8, 0.7]) == pytest.approx((0.1, 0.1, 0.1))  # same gain everywhere
     with pytest.raises(WeightspaceError, match="same tasks"):
         paired_bootstrap([0.1, 0.2], [0.1])
+
+
+# --- few-shot fine-tuning and the reference -----------------------------------------------
+
+
+def _with_finetunes(gen_acc, ft10=0.83, cv=0.86, gen_ft=0.88, ref=0.95, per_task=False):
+    es = entries(gen_acc)
+    es["reference"]["acc_mean"] = ref
+
+    def ft(acc, start, steps, **extra):
+        return {"kind": "finetune", "acc_mean": acc, "label": f"ft {start} {steps}", "novelty_iou_max_mean": 0.5,
+                "info": {"start": start, "data": "support", "steps": steps, **extra}}
+
+    es["finetune:zoo-best:support@10"] = ft(ft10, "retrieval", 10)
+    es["finetune:zoo-best:support@cv"] = ft(cv, "retrieval", "cv", tuned=True)
+    es["finetune:zoo-best@0"] = ft(0.8, "retrieval", 0)  # the start itself, not a fine-tune
+    es["finetune:zoo-best:train@converged"] = {**ft(0.97, "retrieval", 200), "info": {"start": "retrieval", "data": "train", "steps": 200}}
+    es["finetune:g:support@10"] = ft(gen_ft, "generator:g", 10)  # generate-then-k-steps
+    if per_task:
+        for k, e in es.items():
+            e["per_task"] = [{"acc": e["acc_mean"] + d} for d in (-0.01, 0.0, 0.01, 0.005)]
+    return es
+
+
+def test_fewshot_finetuning_that_wins_is_named_with_its_margin():
+    es = _with_finetunes(0.85, per_task=True)
+    v = verdict(es, "generator:g")
+    assert v["beats_fewshot"] is False and v["best_fewshot_baseline"] == "finetune:zoo-best:support@cv"
+    # generate-then-k-steps and full-data fine-tuning are not baselines of the generator; k=0 is retrieval
+    assert set(v["fewshot_margin"]) == {"finetune:zoo-best:support@10", "finetune:zoo-best:support@cv"}
+    assert v["fewshot_margin"]["finetune:zoo-best:support@cv"] == pytest.approx(-0.01)
+    assert "It does NOT beat few-shot training on the same support set (best of 2: ft retrieval cv at 0.860; -1.0 points" in v["sentence"]
+    assert "95% CI" in v["sentence"] and v["intervals"]["fewshot"]["finetune:zoo-best:support@cv"]["mean_diff"] == pytest.approx(-0.01)
+
+
+def test_generator_that_beats_fewshot_finetuning_says_so():
+    v = verdict(_with_finetunes(0.9), "generator:g")
+    assert v["beats_fewshot"] is True and "It beats few-shot training on the same support set" in v["sentence"]
+    assert not v["above_reference"]
+
+
+def test_best_fewshot_method_includes_generate_then_finetune_and_excludes_full_data():
+    from weightspace.evaluate.contenders import best_fewshot
+
+    best = best_fewshot(_with_finetunes(0.85))
+    assert best["key"] == "finetune:g:support@10"  # 0.88; full-data fine-tuning (0.97) and the oracle (0.99) are out
+    assert best["best_of"]["generate_then_finetune"] == "finetune:g:support@10"
+    assert best["best_of"]["fewshot_baseline"] == "finetune:zoo-best:support@cv"
+    assert best["best_of"]["generator"] == "generator:g"
+
+
+def test_methods_above_the_reference_are_flagged():
+    from weightspace.evaluate.contenders import above_reference, above_reference_sentence
+
+    es = _with_finetunes(0.9, ref=0.84)
+    assert above_reference(es)[:2] == ["oracle:descriptor", "finetune:zoo-best:train@converged"]
+    assert "finetune:zoo-best:support@cv" in above_reference(es) and "retrieval" not in above_reference(es)
+    assert "above the reference (0.840)" in above_reference_sentence(es)
+    v = verdict(es, "generator:g")
+    assert v["above_reference"] and "It scores above the reference (0.900 vs 0.840)" in v["sentence"]
+    assert above_reference_sentence(_with_finetunes(0.85)) is not None  # the oracle (0.99) is above 0.95

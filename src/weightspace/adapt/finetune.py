@@ -73,7 +73,7 @@ def _index_streams(sizes: Sequence[int], batch: int, steps: int, seed: int,
     out = []
     for n, index in zip(sizes, task_indices):
         gen = task_generator(seed, index)
-        epochs = -(-steps * batch // n)
+        epochs = max(1, -(-steps * batch // n))  # zero steps still yields an (empty) stream
         out.append(torch.cat([torch.randperm(n, generator=gen) for _ in range(epochs)])[: steps * batch])
     return torch.stack(out) if out else torch.zeros(0, steps * batch, dtype=torch.long)
 
@@ -94,19 +94,20 @@ def _optimizer(cfg: FinetuneConfig, params: list[torch.Tensor], names: Sequence[
 def finetune(arch: Architecture, init: Mapping[str, torch.Tensor], xs: Sequence[torch.Tensor],
              ys: Sequence[torch.Tensor], cfg: FinetuneConfig, steps: int, *,
              test: tuple[Sequence[torch.Tensor], Sequence[torch.Tensor]] | None = None, eval_every: int = 0,
-             keep: Sequence[int] = (), seed: int = 0, task_indices: Sequence[int] | None = None,
+             keep: Sequence[int] = (), record_at: Sequence[int] = (), seed: int = 0,
+             task_indices: Sequence[int] | None = None,
              progress: Callable[[int, int], None] | None = None) -> FinetuneRun:
     """Fine-tune stacked ``init`` (T members) for ``steps``; member i trains on ``(xs[i], ys[i])``.
 
     ``test=(xs, ys)`` with ``eval_every > 0`` records test accuracy at step 0, every
-    ``eval_every`` steps, at every step in ``keep`` and at the end. ``keep`` also names the steps
+    ``eval_every`` steps, at every step in ``keep`` and ``record_at`` and at the end. ``keep`` also names the steps
     whose weights are returned (0 returns the start). ``task_indices[i]`` is member i's index
     among all tasks being fine-tuned (default 0..T-1); with ``seed`` it fixes that task's example
     order, so a chunk of tasks passes its members' global indices to replay the full run (and the
     full run's batch size: ``cfg.batch_size`` capped by the smallest data set of *all* tasks).
     """
-    if steps < 0 or any(k < 0 or k > steps for k in keep):
-        raise WeightspaceError(f"fine-tuning steps must lie in [0, {steps}], got {sorted(keep)}.")
+    if steps < 0 or any(k < 0 or k > steps for k in (*keep, *record_at)):
+        raise WeightspaceError(f"fine-tuning steps must lie in [0, {steps}], got {sorted({*keep, *record_at})}.")
     names = list(init)
     params = [init[n].detach().clone().float().requires_grad_(True) for n in names]
     t = params[0].shape[0]
@@ -119,7 +120,8 @@ def finetune(arch: Architecture, init: Mapping[str, torch.Tensor], xs: Sequence[
     opt = _optimizer(cfg, params, names)
     module = arch.module()
     forward = vmap(lambda p, xb: functional_call(module, p, (xb,)))
-    grid = sorted({0, steps, *keep, *(range(0, steps + 1, eval_every) if eval_every > 0 and test else ())})
+    grid = sorted({0, steps, *keep, *(record_at if test else ()),
+                   *(range(0, steps + 1, eval_every) if eval_every > 0 and test else ())})
     run = FinetuneRun(grid=torch.tensor(grid), test_acc=torch.zeros(t, len(grid)), examples_per_step=batch)
 
     def record(step: int) -> None:

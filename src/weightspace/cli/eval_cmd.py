@@ -70,6 +70,10 @@ def print_summary(results: dict, out: Console) -> None:
                          f"(speed-up {bound}{_fmt(c['adaptation_speedup'], '.3g')}x"
                          + (f", {c['tasks_not_reached']} task(s) never matched" if c["speedup_is_lower_bound"] else "") + ")")
         out.print("    fine-tuning the best zoo start to match it: " + "; ".join(parts))
+    if overall.get("best_fewshot"):
+        out.print(overall["best_fewshot"]["sentence"])
+    if overall.get("above_reference_sentence"):
+        out.print(f"[yellow]![/yellow] {overall['above_reference_sentence']}")
 
 
 @app.command("eval")

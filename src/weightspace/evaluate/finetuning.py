@@ -6,6 +6,9 @@ scratch), unless ``budget`` says otherwise. All held-out tasks fine-tune togethe
 run per (start, data), or in chunks on a worker pool (distributed.py: same results up to float
 rounding); either way a task's seconds are charged as if it ran alone: the start's own seconds
 plus k x the measured seconds of one single-task step.
+
+``tuned_finetune_method`` adds fine-tuning on the support set as a careful user runs it: its
+learning rate and steps chosen per task by k-fold cross-validation on the support set.
 """
 
 from __future__ import annotations
@@ -15,11 +18,22 @@ from dataclasses import dataclass
 import torch
 
 from weightspace.adapt.finetune import FinetuneConfig, seconds_per_step
+from weightspace.adapt.tuned_finetune import DEFAULT_LR_SCALES, DEFAULT_STEPS, tuned_finetune
 from weightspace.evaluate.context import ZooContext
 from weightspace.evaluate.cost import training_flops
 from weightspace.evaluate.distributed import DATA, FinetuneJob, finetune_tasks, task_data
 from weightspace.evaluate.methods import Method
 from weightspace.spec import stack_members
+
+
+@dataclass
+class CVGrid:
+    """What cross-validated fine-tuning may choose from (steps above ``max_steps`` dropped)."""
+
+    folds: int = 4
+    lr_scales: tuple[float, ...] = DEFAULT_LR_SCALES
+    steps: tuple[int, ...] = DEFAULT_STEPS
+    max_steps: int = 10**9
 
 
 @dataclass
@@ -79,3 +93,30 @@ def finetune_methods(ctx: ZooContext, start: Method, start_name: str, cfg: Finet
                 m.add({n: run.snapshots[k][n][t] for n in ctx.spec.names}, start.seconds[t] + k * per_step[data], flops)
             methods.append(m)
     return methods, curves
+
+
+def tuned_finetune_method(ctx: ZooContext, start: Method, start_name: str, cfg: FinetuneConfig,
+                          grid: CVGrid, per_step: dict[str, float], seed: int = 0) -> Method:
+    """Fine-tuning ``start`` on each task's support set with (lr, steps) chosen by k-fold
+    cross-validation on that support set (adapt/tuned_finetune.py); every selection step is
+    charged to the task's seconds and FLOPs."""
+    xs, ys = [t.support_x for t in ctx.tasks], [t.support_y for t in ctx.tasks]
+    steps = [k for k in grid.steps if k <= grid.max_steps] or [0]
+    run = tuned_finetune(ctx.arch, stack_members(start.weights, ctx.spec), xs, ys, cfg, steps, grid.lr_scales,
+                         grid.folds, seed)
+    m = Method(f"finetune:{start_name}:support@cv", "finetune", f"fine-tune {start_name} on support, {grid.folds}-fold CV",
+               f"{start.label}, fine-tuned on the task's support set with its learning rate ({'/'.join(f'{s:g}' for s in grid.lr_scales)}"
+               f" x {cfg.lr:g}) and steps (of {steps}) chosen by {grid.folds}-fold cross-validation on that support set; "
+               "the selection's steps are charged to its seconds",
+               setup_seconds=start.setup_seconds,
+               info={"start": start.key, "data": "support", "steps": "cv", "tuned": True, "folds": grid.folds,
+                     "lr_grid": [cfg.lr * s for s in grid.lr_scales], "steps_grid": steps,
+                     "chosen": [{"lr": c.lr, "steps": c.steps, "cv_acc": c.cv_acc, "steps_run": c.steps_run}
+                                for c in run.choices],
+                     "chosen_steps_median": float(torch.tensor([float(c.steps) for c in run.choices]).median()),
+                     "examples_per_step": run.examples_per_step})
+    for t, c in enumerate(run.choices):
+        base = start.flops[t]
+        flops = (base or 0.0) + training_flops(ctx.n_params, c.steps_run * run.examples_per_step)
+        m.add({n: run.weights[n][t] for n in ctx.spec.names}, start.seconds[t] + c.steps_run * per_step["support"], flops)
+    return m

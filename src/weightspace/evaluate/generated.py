@@ -76,7 +76,9 @@ def generator_methods(ctx: ZooContext, gen, path: str | Path, name: str, modes, 
         )
     encoder = getattr(gen, "encoder", None)
     condition = getattr(encoder, "kind", "none")
-    info = {"path": str(path), "name": gen.name, "paper": getattr(gen, "paper", ""), "condition": condition,
+    # name: this evaluation's name of the generator (registry name, or name@directory when two share
+    # it), which groups its modes; generator: the registry name
+    info = {"path": str(path), "name": name, "generator": gen.name, "paper": getattr(gen, "paper", ""), "condition": condition,
             "encoder": getattr(encoder, "name", None)}
     methods = []
     for mode in modes:

@@ -15,11 +15,10 @@ Stages (each with a progress bar when asked):
 
 from __future__ import annotations
 
-import contextlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 
 from weightspace.adapt.finetune import FinetuneConfig
@@ -28,7 +27,8 @@ from weightspace.config import option, to_dict
 from weightspace.errors import WeightspaceError
 from weightspace.evaluate.context import load_context
 from weightspace.evaluate.distributed import check_backend, open_finetune_pool, pool_slots
-from weightspace.evaluate.finetuning import finetune_methods, step_seconds
+from weightspace.evaluate.contenders import above_reference, above_reference_sentence, best_fewshot
+from weightspace.evaluate.finetuning import CVGrid, finetune_methods, step_seconds, tuned_finetune_method
 from weightspace.evaluate.generated import (
     generator_methods,
     generator_name,
@@ -43,11 +43,12 @@ from weightspace.evaluate.methods import (
     memorization_methods,
     multitask_methods,
     rank_by_support,
-    reference_method,
     retrieval_methods,
 )
+from weightspace.evaluate.reference import reference_method
 from weightspace.evaluate.results import NOTES, SCHEMA, finite, generator_cost, method_entry, verdict
 from weightspace.evaluate.scoring import score_methods
+from weightspace.evaluate.stages import Stages
 from weightspace.evaluate.weight_map import weight_map
 from weightspace.io import atomic_write_json
 
@@ -65,54 +66,14 @@ class EvalConfig:
     align_iters: int = option(3, "Barycentre re-alignment passes for independent-init zoos.")
     generator_modes: tuple[str, ...] = option(("sample", "central", "best-of-8"), "How each generator is asked: sample, central, best-of-K.")
     multitask_tasks: int = option(128, "Zoo tasks the multi-task baseline trains on (evenly spaced; 0 = all, -1 = no multi-task baseline).")
+    cv_folds: int = option(4, "Folds of the cross-validated support-set fine-tuning (lr and steps chosen per task); 0 = none.", min=0)
+    cv_lr_scales: tuple[float, ...] = option((0.1, 0.3, 1.0), "Learning rates cross-validation chooses from, x the fine-tuning lr.")
+    cv_steps: tuple[int, ...] = option((0, 5, 10, 20, 50, 100, 200), "Step counts cross-validation chooses from (capped at the budget).")
     finetune_from: str = option("central", "The generator mode whose output is fine-tuned (one of generator_modes), or none.")
     seed: int = option(0, "Seed of every random draw (samples, noise, member subsets, data order).")
     backend: str = option("local", "Where fine-tuning runs: local (this machine) or ray (a Ray cluster).")
     workers: int = option(0, "Processes fine-tuning chunks of tasks, 0 = one batched run here; ray: 0 = one per cluster CPU.")
     address: str | None = option(None, "Ray cluster (host:6379, ray://host:10001, auto); None starts a local Ray instance.")
-
-
-class _Stages:
-    """Rich progress bars on stderr, one line per stage; silent when disabled."""
-
-    def __init__(self, enabled: bool, console=None):
-        self.enabled, self.console, self.bar = enabled, console, None
-        self.seconds: dict[str, float] = {}  # wall time per stage, for results.json
-
-    def __enter__(self) -> "_Stages":
-        if self.enabled:
-            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                                TimeElapsedColumn(), console=self.console, transient=False)
-            self.bar.__enter__()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(*exc)
-
-    @contextlib.contextmanager
-    def stage(self, name: str, total: int = 1) -> Iterator:
-        began = time.perf_counter()
-        try:
-            with self._bar(name, total) as update:
-                yield update
-        finally:
-            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - began
-
-    @contextlib.contextmanager
-    def _bar(self, name: str, total: int) -> Iterator:
-        if self.bar is None:
-            yield lambda done, total=None: None
-            return
-        task = self.bar.add_task(name, total=total)
-
-        def update(done: int, total_now: int | None = None) -> None:
-            self.bar.update(task, completed=done, total=total_now or total)
-
-        yield update
-        self.bar.update(task, completed=self.bar.tasks[task].total)
 
 
 def finetune_config(ctx, cfg: EvalConfig) -> FinetuneConfig:
@@ -142,6 +103,8 @@ def check_config(cfg: EvalConfig) -> None:
         raise WeightspaceError("eval budget must be >= 0, eval_every and average_k >= 1, noise sigmas >= 0.")
     for mode in cfg.generator_modes:
         parse_mode(mode)
+    if cfg.cv_folds == 1 or any(s <= 0 for s in cfg.cv_lr_scales) or any(k < 0 for k in cfg.cv_steps):
+        raise WeightspaceError("cv_folds must be 0 (off) or >= 2, cv_lr_scales positive and cv_steps non-negative.")
     if cfg.finetune_from != "none" and cfg.finetune_from not in cfg.generator_modes:
         raise WeightspaceError(f"finetune_from={cfg.finetune_from!r} is not among generator_modes {list(cfg.generator_modes)}.")
     check_backend(cfg.backend, cfg.workers, cfg.address)
@@ -154,7 +117,7 @@ def evaluate(generator_dirs: Sequence[str | Path], zoo_dir: str | Path, cfg: Eva
     check_config(cfg)
     began = time.perf_counter()
     gens = load_generators(list(generator_dirs))
-    with _Stages(progress, console) as stages:
+    with Stages(progress, console) as stages:
         with stages.stage("aligning zoo") as cb:
             ctx = load_context(zoo_dir, cfg.tasks, cfg.align_iters, cfg.refine, cfg.seed, progress=cb)
         budget = cfg.budget or ctx.train_cfg.steps
@@ -194,6 +157,11 @@ def evaluate(generator_dirs: Sequence[str | Path], zoo_dir: str | Path, cfg: Eva
                                                              cfg.eval_every, per_step, cfg.seed, progress=cb,
                                                              pool=pool, slots=slots)
                     finetuned += methods
+                if cfg.cv_folds:
+                    with stages.stage(f"cross-validated fine-tuning from {name}") as cb:
+                        grid = CVGrid(cfg.cv_folds, tuple(cfg.cv_lr_scales), tuple(cfg.cv_steps), budget)
+                        finetuned.append(tuned_finetune_method(ctx, start, name, ft_cfg, grid, per_step, cfg.seed))
+                        cb(1)
         methods = [reference, *generated, *ablations, retrieval, oracle, *memorization, *specific, *finetuned]
         with stages.stage("scoring on test sets", len(ctx.tasks)) as cb:
             scores, zoo_acc = score_methods(ctx, methods, progress=cb)
@@ -224,6 +192,9 @@ def evaluate(generator_dirs: Sequence[str | Path], zoo_dir: str | Path, cfg: Eva
         "speedup_is_lower_bound": {k: {d: c["speedup_is_lower_bound"] for d, c in v.items()} for k, v in costs.items()},
         "cost": costs,
         "verdict": {g.key: verdict(entries, g.key) for g in generated},
+        "best_fewshot": best_fewshot(entries),
+        "above_reference": above_reference(entries),
+        "above_reference_sentence": above_reference_sentence(entries),
         "weight_map": wmap,
         "stage_seconds": stages.seconds,
         "seconds_total": time.perf_counter() - began,

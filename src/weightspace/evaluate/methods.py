@@ -36,7 +36,7 @@ from weightspace.adapt.retrieval import nearest_by_descriptor, nearest_by_suppor
 from weightspace.evaluate.baselines import CoordinateGaussian, PCAGaussian, member_average, noisy_copy
 from weightspace.evaluate.context import ZooContext
 from weightspace.errors import WeightspaceError
-from weightspace.evaluate.cost import forward_flops, training_flops
+from weightspace.evaluate.cost import forward_flops
 
 Weights = dict[str, torch.Tensor]
 
@@ -187,40 +187,6 @@ def multitask_methods(ctx: ZooContext, max_tasks: int = 128, steps: int = 0, see
 
 def _first(stacked: Weights) -> Weights:
     return {n: v[0] for n, v in stacked.items()}
-
-
-def reference_method(ctx: ZooContext, seed: int = 0) -> Method:
-    """Models trained on each held-out task: the zoo's split="heldout" members, else trained here."""
-    ref = Method("reference", "reference", "trained on the task (reference)",
-                 "a model trained on the held-out task with the zoo's own recipe")
-    stored = {}
-    for r in ctx.zoo.records(final_only=True, split="heldout"):
-        stored.setdefault(r.task_id, r)  # one reference per task: the first stored seed
-    missing = [t for t in ctx.tasks if t.task_id not in stored]
-    trained = _train_references(ctx, missing, seed) if missing else {}
-    loaded = ctx.zoo.load([stored[t.task_id].member_id for t in ctx.tasks if t.task_id in stored], split="heldout") \
-        if len(missing) < len(ctx.tasks) else {}
-    row = 0
-    flops = training_flops(ctx.n_params, ctx.train_cfg.steps * ctx.train_cfg.batch_size)
-    for task in ctx.tasks:
-        if task.task_id in stored:
-            ref.add({n: loaded[n][row] for n in ctx.spec.names}, float(stored[task.task_id].train_seconds), flops)
-            row += 1
-        else:
-            ref.add(*trained[task.task_id], flops)
-    ref.info["source"] = {"zoo heldout members": len(ctx.tasks) - len(missing), "trained here": len(missing)}
-    return ref
-
-
-def _train_references(ctx: ZooContext, tasks, seed: int) -> dict[str, tuple[Weights, float]]:
-    from weightspace.zoo.build import member_seed
-    from weightspace.zoo.train import train_members
-
-    init = shared_base(ctx)
-    seeds = [member_seed(seed, t.task_id, 0) for t in tasks]
-    result = train_members(ctx.arch, tasks, seeds, ctx.train_cfg, init=init)
-    per_task = result.seconds / len(tasks)  # one batched run: its wall time shared equally
-    return {t.task_id: ({n: result.final[n][i] for n in ctx.spec.names}, per_task) for i, t in enumerate(tasks)}
 
 
 def shared_base(ctx: ZooContext) -> Weights | None:

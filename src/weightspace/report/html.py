@@ -139,6 +139,10 @@ def _verdicts(results: Mapping[str, Any]) -> str:
             muted = (f"Modes {modes} gave identical per-task accuracies: one model, one verdict. " + muted).strip()
         out.append(f'<div class="verdict"><span class="{cls}">{mark}</span> {html.escape(v.get("sentence", key))}'
                    + (f'<br><span class="muted">{html.escape(muted)}</span>' if muted else "") + "</div>")
+    for line, cls in (((overall.get("best_fewshot") or {}).get("sentence"), "ok"),
+                      (overall.get("above_reference_sentence"), "bad")):
+        if line:
+            out.append(f'<div class="verdict"><span class="{cls}">{"★" if cls == "ok" else "!"}</span> {html.escape(line)}</div>')
     return "\n".join(out) or "<p>No generator was evaluated.</p>"
 
 
