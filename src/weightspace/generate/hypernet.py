@@ -24,6 +24,7 @@ is the network's output), as is ``deterministic=True``.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -43,6 +44,7 @@ from weightspace.generate.taskdata import TaskBank
 
 OBJECTIVES = ("regression", "task", "fewshot")
 OUTPUTS = ("pca", "full")
+TASK_POOLS = ("zoo", "family")
 
 
 @dataclass
@@ -66,6 +68,9 @@ class HypernetConfig:
     resample_support: bool = option(True, "draw fresh support sets from each zoo task's training data every step")
     support_draws: int = option(16, "pre-encoded support draws per member for training-free encoders")
     noise_scale: float = option(1.0, "sampling noise in units of the zoo residual spread (objective=regression; 0 = deterministic)")
+    task_pool: str = option("zoo", "tasks the task or fewshot objective trains on: zoo (the zoo members' tasks) or "
+                                   "family (every task of the family's allowed space, training_task_ids(): for class "
+                                   "subsets, also the subsets no zoo member was trained on; needs warmup_steps=0)")
     seed: int = option(0, "seed of initialisation, batches and support draws")
 
 
@@ -98,6 +103,11 @@ class HypernetGenerator(Generator):
             raise WeightspaceError(f"hypernet objective={c.objective} needs the zoo's tasks; build the zoo data with tasks.")
         if c.objective == "fewshot":
             check_features(zoo.arch)
+        if c.task_pool not in TASK_POOLS:
+            raise WeightspaceError(f"hypernet: task_pool must be one of {TASK_POOLS}, got {c.task_pool!r}.")
+        if c.task_pool == "family" and (c.objective == "regression" or c.warmup_steps > 0):
+            raise WeightspaceError("hypernet task_pool=family trains through the task loss on tasks without "
+                                   "checkpoints; use objective=task or fewshot with warmup_steps=0.")
         self.codec = WeightCodec.fit(zoo.spec, zoo.params, latent="pca" if c.output == "pca" else "none",
                                      k=c.k or None, variance=None if c.k else c.variance)
         target = self.codec.encode(zoo.params)
@@ -112,10 +122,12 @@ class HypernetGenerator(Generator):
             medoid = int(((target - target.mean(0)) ** 2).sum(1).argmin())
             with torch.no_grad():
                 self.net[-1].bias.copy_(target[medoid])
-        tasks = TaskBank(zoo.tasks) if zoo.tasks is not None else None
+        pool = family_pool(zoo) if c.task_pool == "family" else zoo
+        tasks = TaskBank(pool.tasks) if pool.tasks is not None else None
         # fewshot encodes each step's own support sets: pre-encoded draws are only for a warm-up
         draws = 0 if c.objective == "fewshot" and c.warmup_steps == 0 else c.support_draws
-        source = ConditionSource(zoo, c.resample_support, draws, c.seed, bank=tasks)
+        source = ConditionSource(pool, c.resample_support, draws, c.seed, bank=tasks)
+        self.fit_info["training_tasks"] = len(pool)
         module = zoo.arch.module()
         params = list(self.net.parameters()) + source.parameters()
         opt = torch.optim.AdamW(params, lr=c.lr, weight_decay=c.weight_decay)
@@ -128,7 +140,7 @@ class HypernetGenerator(Generator):
         self.net.train()
         source.train(True)
         for step in range(start, total):
-            members = torch.randint(0, len(zoo), (c.batch_tasks,), generator=g)
+            members = torch.randint(0, len(pool), (c.batch_tasks,), generator=g)
             if step >= regression_steps and c.objective == "fewshot":
                 sx, sy, qx, qy = episode(tasks, members, c.batch_examples, g)
                 z = self.net(source.encode(members, sx, sy))
@@ -175,3 +187,20 @@ class HypernetGenerator(Generator):
         self.net.load_state_dict({k[4:]: v for k, v in state.items() if k.startswith("net.")}, strict=True)
         self.net.eval()
         self.resid_std = state["resid_std"]
+
+
+def family_pool(zoo: ZooData) -> ZooData:
+    """The zoo data with its tasks replaced by every task of the family's allowed space, each
+    encoded by the zoo's (already fitted) condition encoder; weights stay the zoo's (they are
+    only the frame: PCA basis, starting point). Held-out tasks are never in it."""
+    from weightspace.tasks import family_from_dict
+
+    if "family" not in zoo.source:
+        raise WeightspaceError("hypernet task_pool=family needs the zoo's family; fit it on zoo data built by from_zoo.")
+    family = family_from_dict(zoo.source["family"])
+    heldout = set(family.heldout_task_ids())
+    ids = [t for t in family.training_task_ids() if t not in heldout]
+    tasks = [family.task(t) for t in ids]
+    with torch.no_grad():
+        conditions = zoo.encoder.encode_tasks(tasks) if zoo.encoder is not None else zoo.conditions[:0]
+    return dataclasses.replace(zoo, tasks=tasks, conditions=conditions)

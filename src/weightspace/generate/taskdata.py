@@ -5,6 +5,10 @@ task by heart: a user brings a different set. ``TaskBank.support`` draws a new c
 support set from each task's training data (without replacement, same size as the zoo's
 support sets); ``minibatch`` draws training examples for the task loss. Both are vectorised
 over a batch of members and seeded by a torch.Generator.
+
+Tasks that share one input tensor (a class-subset family relabels the same images for every
+task) share it here too: only their labels are stored per task, so a bank of every task in a
+family's allowed space costs its labels, not a copy of the images per task.
 """
 
 from __future__ import annotations
@@ -31,10 +35,13 @@ class TaskBank:
         self.input_shape = tuple(utasks[0].x_train.shape[1:])
         self.n = torch.tensor([len(t.y_train) for t in utasks])
         nmax = int(self.n.max())
-        self.x = torch.zeros(len(utasks), nmax, *self.input_shape)
+        first = utasks[0].x_train
+        self.shared_x = all(t.x_train.data_ptr() == first.data_ptr() and t.x_train.shape == first.shape for t in utasks)
+        self.x = first.float()[None] if self.shared_x else torch.zeros(len(utasks), nmax, *self.input_shape)
         self.y = torch.full((len(utasks), nmax), self.n_classes, dtype=torch.long)  # padding = class C
         for i, t in enumerate(utasks):
-            self.x[i, : len(t.y_train)] = t.x_train.float()
+            if not self.shared_x:
+                self.x[i, : len(t.y_train)] = t.x_train.float()
             self.y[i, : len(t.y_train)] = t.y_train.long()
         counts = torch.stack([torch.bincount(row, minlength=self.n_classes + 1) for row in self.y])
         # class_start[u, c]: where class c begins when task u's examples are sorted by class
@@ -46,7 +53,13 @@ class TaskBank:
         """x (B, size, *input), y (B, size): training examples of each member's task, with replacement."""
         u = self.member_task[members]
         idx = (torch.rand(len(u), size, generator=g) * self.n[u, None]).long()
-        return self.x[u[:, None], idx], self.y[u[:, None], idx]
+        return self._inputs(u, idx), self.y[u[:, None], idx]
+
+    def __len__(self) -> int:
+        return len(self.n)
+
+    def _inputs(self, u: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        return self.x[0][idx] if self.shared_x else self.x[u[:, None], idx]
 
     def support(self, members: torch.Tensor, g: torch.Generator, size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """A fresh class-balanced support set per member: x (B, S, *input), y (B, S)."""
@@ -61,4 +74,4 @@ class TaskBank:
         score = rank + r.gather(1, order)
         score[y_sorted == self.n_classes] = float("inf")
         pick = order.gather(1, score.topk(size, dim=1, largest=False).indices)
-        return self.x[u[:, None], pick], y.gather(1, pick)
+        return self._inputs(u, pick), y.gather(1, pick)

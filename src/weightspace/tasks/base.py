@@ -70,6 +70,13 @@ class TaskFamily:
     def task(self, task_id: str) -> Task:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def training_task_ids(self) -> list[str]:
+        """Every task a generator may train on without a zoo checkpoint of it: tasks as far from
+        each held-out task as the zoo's are (a family's held-out policy). Default: the zoo's
+        tasks. A combinatorial family (class subsets) offers its whole allowed space, since a
+        task costs only a relabelling there."""
+        return self.zoo_task_ids()
+
     def descriptor_features(self, task_id: str) -> tuple[float, ...]:
         """Numeric features of a task's descriptor for conditioning (angle families override
         this with (cos, sin) so that 359 degrees sits next to 0); default: the descriptor."""

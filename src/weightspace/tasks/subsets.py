@@ -92,15 +92,16 @@ class ClassSubsetFamily(TaskFamily):
         check_support_size(cfg.support_size)
         self.cfg = cfg
         self.n_classes = 2 if cfg.mode == "binary" else cfg.k
-        zoo, heldout = self._split_binary() if cfg.mode == "binary" else self._split_kway()
-        self._zoo, self._heldout = sorted(zoo), sorted(heldout)
-        self._subsets = {self.task_id_for(s): s for s in self._zoo + self._heldout}
+        zoo, heldout, allowed = self._split_binary() if cfg.mode == "binary" else self._split_kway()
+        self._zoo, self._heldout, self._allowed = sorted(zoo), sorted(heldout), sorted(allowed)
+        self._subsets = {self.task_id_for(s): s for s in self._allowed + self._heldout}
 
     @staticmethod
     def task_id_for(subset: tuple[int, ...]) -> str:
         return "subset=" + "-".join(str(c) for c in subset)
 
-    def _split_binary(self) -> tuple[list[tuple[int, ...]], list[tuple[int, ...]]]:
+    def _split_binary(self) -> tuple[list[tuple[int, ...]], ...]:
+        """(zoo subsets, held-out subsets, every subset the held-out policy allows outside them)."""
         n_tasks, n_heldout, distance = self.cfg.n_tasks, self.cfg.n_heldout, self.cfg.heldout_distance
         # One representative per {S, complement} pair: the member that contains class 0.
         pairs = [(0, *rest) for r in range(N_BASE_CLASSES - 1) for rest in itertools.combinations(range(1, N_BASE_CLASSES), r)]
@@ -120,9 +121,9 @@ class ClassSubsetFamily(TaskFamily):
                 f"zoo subsets; choose n_tasks <= {len(pool)}, fewer held-out tasks or a smaller heldout_distance."
             )
         heldout = [p if rng.integers(2) else complement(p) for p in held_pairs]
-        return [pool[i] for i in rng.permutation(len(pool))[:n_tasks]], heldout
+        return [pool[i] for i in rng.permutation(len(pool))[:n_tasks]], heldout, pool
 
-    def _split_kway(self) -> tuple[list[tuple[int, ...]], list[tuple[int, ...]]]:
+    def _split_kway(self) -> tuple[list[tuple[int, ...]], ...]:
         subsets = list(itertools.combinations(range(N_BASE_CLASSES), self.cfg.k))
         n_tasks, n_heldout = self.cfg.n_tasks, self.cfg.n_heldout
         if n_tasks < 1 or n_heldout < 0 or n_tasks + n_heldout > len(subsets):
@@ -131,7 +132,8 @@ class ClassSubsetFamily(TaskFamily):
                 f"choose n_tasks + n_heldout <= {len(subsets)} (got {n_tasks} + {n_heldout})."
             )
         order = rng_for(self.cfg.seed, STREAM_SPLIT).permutation(len(subsets))
-        return [subsets[i] for i in order[n_heldout : n_heldout + n_tasks]], [subsets[i] for i in order[:n_heldout]]
+        allowed = [subsets[i] for i in order[n_heldout:]]
+        return [subsets[i] for i in order[n_heldout : n_heldout + n_tasks]], [subsets[i] for i in order[:n_heldout]], allowed
 
     def heldout_distances(self) -> dict[str, int]:
         """Each held-out task's Hamming distance to its nearest zoo subset (up to label flip in
@@ -148,6 +150,11 @@ class ClassSubsetFamily(TaskFamily):
 
     def heldout_task_ids(self) -> list[str]:
         return [self.task_id_for(s) for s in self._heldout]
+
+    def training_task_ids(self) -> list[str]:
+        """Every subset at the held-out distance from all held-out subsets (binary), every
+        non-held-out subset (kway): the zoo's tasks and the ones no zoo member was trained on."""
+        return [self.task_id_for(s) for s in self._allowed]
 
     def config(self) -> dict:
         return to_dict(self.cfg)
