@@ -155,6 +155,7 @@ def run_demo(cfg: DemoConfig, console: Console | None = None) -> dict[str, Any]:
         "seconds": time.perf_counter() - began,
         "stage_seconds": steps.timings,
         "verdict": results.get("overall", {}).get("verdict", {}),
+        "speedups": speedups(results),
         "families": families,
     }
     atomic_write_json(run / "card.json", make_card("demo", to_dict(cfg), seed=cfg.seed, summary=summary))
@@ -180,6 +181,16 @@ def evaluated(cfg: DemoConfig, run: Path, gen_dir: Path, zoo_dir: Path, steps: S
 
 
 SUBSETS_FAMILY = "digits-subsets"
+
+
+def speedups(results: dict) -> dict:
+    """Per generator, the six adaptation speed-ups {START: {DATA: "≥ 120x"}} of overall.cost."""
+    out = {}
+    for key, per_start in results.get("overall", {}).get("cost", {}).items():
+        out[key] = {start: {data: ("≥ " if c["speedup_is_lower_bound"] else "")
+                            + (f"{c['adaptation_speedup']:.3g}x" if c.get("adaptation_speedup") is not None else "n/a")
+                            for data, c in per_data.items()} for start, per_data in per_start.items()}
+    return out
 
 
 def winner(results: dict) -> dict:

@@ -10,7 +10,7 @@ from browser import chrome
 from weightspace.cli import main
 
 TINY = ["tasks=8", "heldout=2", "steps=80", "pretrain_steps=40", "finetune_steps=[0,10]", "workers=0",
-        "generator_options={steps: 40, warmup_steps: 40}", "subsets_generator_options={output: full, warmup_steps: 0, steps: 40}"]
+        "generator_options={steps: 40, warmup_steps: 40}", "subsets_generator_options={output: full, warmup_steps: 0, steps: 40, task_pool: family}"]
 METHOD_KEYS = {"acc_mean", "acc_ratio_to_trained", "novelty_iou_max_mean", "nn_aligned_dist_mean", "seconds_per_task"}
 
 
@@ -28,7 +28,11 @@ def test_demo_writes_results_with_every_required_field(demo_run):
     assert any(m["kind"] == "generator" for m in results["methods"].values())
     assert {"retrieval", "reference", "zoo-mean", "average:16", "coordinate-gaussian"} <= set(results["methods"])
     overall = results["overall"]
-    assert overall["finetune_steps_to_match"] and overall["adaptation_speedup"]
+    assert "adaptation_speedup" not in overall  # the old single figure is gone: three starts x two data sources
+    speedups = json.loads((demo_run / "card.json").read_text())["summary"]["speedups"]
+    for key, per_start in speedups.items():
+        assert set(per_start) == {"shared", "scratch", "zoo-best"} and all(set(d) == {"support", "train"} for d in per_start.values())
+        assert overall["cost"][key].keys() == per_start.keys()
     for stage in ("zoo-shared", "zoo-independent", "zoo-independent-aligned", "analysis", "generator"):
         assert (demo_run / stage).is_dir(), stage
     assert (demo_run / "report.html").is_file() and (demo_run / "card.json").is_file()

@@ -55,7 +55,7 @@ def test_schema(results):
         assert 0.0 <= e["acc_mean"] <= 1.0 and 0.0 <= e["novelty_iou_max_mean"] <= 1.0
     assert sorted(results["ranking"]) == sorted(methods)
     overall = results["overall"]
-    for field in ("finetune_steps_to_match", "adaptation_speedup", "zoo_nn_dist_median", "verdict", "cost"):
+    for field in ("zoo_nn_dist_median", "verdict", "cost", "best_fewshot", "above_reference"):
         assert field in overall
     assert results["card"]["kind"] == "eval" and results["zoo"].endswith("zoo")
 
@@ -85,14 +85,24 @@ def test_cost_and_verdict_are_consistent(results):
     v = overall["verdict"]["generator:pca-gaussian"]
     assert v["beats_retrieval"] == (gen["acc_mean"] > ret["acc_mean"])
     assert ("does NOT beat retrieval" in v["sentence"]) == (not v["beats_retrieval"])
-    for data in ("support", "train"):
-        c = overall["cost"]["generator:pca-gaussian"][data]
-        assert c["budget_steps"] == 20
-        assert 0 <= c["finetune_steps_to_match"] <= 20
-        assert c["speedup_is_lower_bound"] == (c["tasks_not_reached"] > 0)
-        assert c["adaptation_speedup"] == pytest.approx(c["finetune_seconds_to_match"] / c["generation_seconds"])
-        curve = overall["finetune_curves"]["zoo-best"][data]
-        assert curve["grid"] == [0, 5, 10, 15, 20]
+    cost = overall["cost"]["generator:pca-gaussian"]
+    assert set(cost) == {"shared", "scratch", "zoo-best"}  # overall.cost[GEN][START][DATA]
+    for start in cost:
+        for data in ("support", "train"):
+            c = cost[start][data]
+            assert c["budget_steps"] == 20
+            assert 0 <= c["finetune_steps_to_match"] <= 20
+            q1, median, q3 = c["finetune_steps_to_match_quartiles"]
+            assert q1 <= median <= q3 and median == c["finetune_steps_to_match_median"]
+            assert c["speedup_is_lower_bound"] == (c["tasks_not_reached"] > 0)
+            assert c["adaptation_speedup"] == pytest.approx(c["finetune_seconds_to_match"] / c["generation_seconds"])
+            curve = overall["finetune_curves"][start][data]
+            assert curve["grid"] == [0, 5, 10, 15, 20]
+    # a fresh init needs at least as long as the start retrieval picked, on every task's median
+    assert cost["scratch"]["train"]["finetune_steps_to_match_median"] >= cost["zoo-best"]["train"]["finetune_steps_to_match_median"]
+    # the shared start and a fresh init cost nothing to obtain; the zoo-best start costs ranking the zoo
+    assert cost["shared"]["support"]["start_seconds"] == 0 and cost["zoo-best"]["support"]["start_seconds"] > 0
+    assert "finetune:shared:support@5" in results["methods"] and "finetune:shared:support@cv" in results["methods"]
 
 
 def test_bad_input_is_one_sentence(tiny, capsys):

@@ -44,6 +44,11 @@ def demo(
             continue
         mark = "[green]✓[/green]" if verdict.get("beats_retrieval_and_baselines") else "[red]✗[/red]"
         console.print(f"{mark} {verdict.get('sentence', key)}")
+        per_start = summary.get("speedups", {}).get(key, {})
+        if per_start:
+            console.print("    adaptation speed-up over fine-tuning " + "; ".join(
+                f"{start}: " + ", ".join(f"{data} {x}" for data, x in per_data.items())
+                for start, per_data in per_start.items()))
     for name, fam in summary.get("families", {}).items():
         console.print(f"[bold]{name}[/bold]: {fam['sentence']} ({fam['report']})")
     if summary.get("adapter"):

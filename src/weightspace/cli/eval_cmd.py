@@ -57,19 +57,23 @@ def summary_table(results: dict) -> Table:
     return table
 
 
+START_WORDS = {"shared": "shared pretrained start", "scratch": "fresh init", "zoo-best": "best zoo start"}
+
+
 def print_summary(results: dict, out: Console) -> None:
     out.print(summary_table(results))
     overall = results["overall"]
     for key, v in overall["verdict"].items():
         mark = "[green]✓[/green]" if v["beats_retrieval_and_baselines"] else "[red]✗[/red]"
         out.print(f"{mark} {v['sentence']}")
-        parts = []
-        for data, c in overall["cost"][key].items():
-            bound = "≥ " if c["speedup_is_lower_bound"] else ""
-            parts.append(f"{data} {bound}{c['finetune_steps_to_match']:.0f} steps / {c['finetune_seconds_to_match']:.2g} s "
-                         f"(speed-up {bound}{_fmt(c['adaptation_speedup'], '.3g')}x"
-                         + (f", {c['tasks_not_reached']} task(s) never matched" if c["speedup_is_lower_bound"] else "") + ")")
-        out.print("    fine-tuning the best zoo start to match it: " + "; ".join(parts))
+        for start, per_data in overall["cost"][key].items():
+            parts = []
+            for data, c in per_data.items():
+                bound = "≥ " if c["speedup_is_lower_bound"] else ""
+                parts.append(f"{data} {bound}{c['finetune_steps_to_match_median']:.0f} steps (median) / "
+                             f"{c['finetune_seconds_to_match']:.2g} s (speed-up {bound}{_fmt(c['adaptation_speedup'], '.3g')}x"
+                             + (f", {c['tasks_not_reached']} task(s) never matched" if c["speedup_is_lower_bound"] else "") + ")")
+            out.print(f"    fine-tuning the {START_WORDS.get(start, start)} to match it: " + "; ".join(parts))
     if overall.get("best_fewshot"):
         out.print(overall["best_fewshot"]["sentence"])
     if overall.get("above_reference_sentence"):

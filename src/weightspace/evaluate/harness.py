@@ -45,7 +45,8 @@ from weightspace.evaluate.methods import (
     rank_by_support,
     retrieval_methods,
 )
-from weightspace.evaluate.reference import reference_method
+from weightspace.evaluate.reference import pretrained_start, reference_method
+from weightspace.evaluate.starts import COST_STARTS, scratch_method, shared_start_method
 from weightspace.evaluate.results import NOTES, SCHEMA, finite, generator_cost, method_entry, verdict
 from weightspace.evaluate.scoring import score_methods
 from weightspace.evaluate.stages import Stages
@@ -69,6 +70,8 @@ class EvalConfig:
     cv_folds: int = option(4, "Folds of the cross-validated support-set fine-tuning (lr and steps chosen per task); 0 = none.", min=0)
     cv_lr_scales: tuple[float, ...] = option((0.1, 0.3, 1.0), "Learning rates cross-validation chooses from, x the fine-tuning lr.")
     cv_steps: tuple[int, ...] = option((0, 5, 10, 20, 50, 100, 200), "Step counts cross-validation chooses from (capped at the budget).")
+    starts: tuple[str, ...] = option(("shared", "scratch"), "Fine-tuning starts measured besides zoo-best and the "
+                                     "generators' outputs (for overall.cost): shared (the pretrained start), scratch.")
     finetune_from: str = option("central", "The generator mode whose output is fine-tuned (one of generator_modes), or none.")
     seed: int = option(0, "Seed of every random draw (samples, noise, member subsets, data order).")
     backend: str = option("local", "Where fine-tuning runs: local (this machine) or ray (a Ray cluster).")
@@ -107,6 +110,9 @@ def check_config(cfg: EvalConfig) -> None:
         raise WeightspaceError("cv_folds must be 0 (off) or >= 2, cv_lr_scales positive and cv_steps non-negative.")
     if cfg.finetune_from != "none" and cfg.finetune_from not in cfg.generator_modes:
         raise WeightspaceError(f"finetune_from={cfg.finetune_from!r} is not among generator_modes {list(cfg.generator_modes)}.")
+    unknown = sorted(set(cfg.starts) - {"shared", "scratch"})
+    if unknown:
+        raise WeightspaceError(f"unknown fine-tuning start {', '.join(unknown)}; choose from shared, scratch.")
     check_backend(cfg.backend, cfg.workers, cfg.address)
 
 
@@ -127,7 +133,8 @@ def evaluate(generator_dirs: Sequence[str | Path], zoo_dir: str | Path, cfg: Eva
             ranked = rank_by_support(ctx)
             retrieval, oracle = retrieval_methods(ctx, ranked)
             cb(1)
-            reference = reference_method(ctx, cfg.seed)
+            pretrained = pretrained_start(ctx, cfg.seed) if ctx.arch.features_dim is None else None
+            reference = reference_method(ctx, cfg.seed, start=pretrained)
             cb(2)
             memorization = memorization_methods(ctx, ranked, cfg.noise_sigmas, cfg.average_k, cfg.seed)
             cb(3)
@@ -136,6 +143,9 @@ def evaluate(generator_dirs: Sequence[str | Path], zoo_dir: str | Path, cfg: Eva
             if cfg.multitask_tasks >= 0:
                 specific += multitask_methods(ctx, cfg.multitask_tasks, seed=cfg.seed)
         generated, ablations, starts, taken = [], [], [(retrieval, "zoo-best")], set()
+        if pretrained is not None:  # standard fine-tuning and training from scratch, for the cost figures
+            starts += [(m, name) for m, name in ((shared_start_method(ctx, pretrained), "shared"),
+                                                 (scratch_method(ctx, cfg.seed), "scratch")) if name in cfg.starts]
         with stages.stage("sampling generators", len(gens)) as cb:
             for i, (gen, path) in enumerate(zip(gens, generator_dirs)):
                 name = generator_name(gen, Path(path), taken)
@@ -157,7 +167,7 @@ def evaluate(generator_dirs: Sequence[str | Path], zoo_dir: str | Path, cfg: Eva
                                                              cfg.eval_every, per_step, cfg.seed, progress=cb,
                                                              pool=pool, slots=slots)
                     finetuned += methods
-                if cfg.cv_folds:
+                if cfg.cv_folds and name != "scratch":  # nobody tunes a fresh init on 100 examples
                     with stages.stage(f"cross-validated fine-tuning from {name}") as cb:
                         grid = CVGrid(cfg.cv_folds, tuple(cfg.cv_lr_scales), tuple(cfg.cv_steps), budget)
                         finetuned.append(tuned_finetune_method(ctx, start, name, ft_cfg, grid, per_step, cfg.seed))
@@ -171,8 +181,9 @@ def evaluate(generator_dirs: Sequence[str | Path], zoo_dir: str | Path, cfg: Eva
             cb(1)
     median = ctx.zoo_nn_dist_median
     entries = {m.key: method_entry(ctx, m, scores[m.key], scores["reference"], median) for m in methods}
-    costs = {g.key: generator_cost(g, scores[g.key], curves["zoo-best"], retrieval, per_step, ctx.n_params)
-             for g in generated}
+    start_of = {name: m for m, name in starts}
+    costs = {g.key: {s: generator_cost(g, scores[g.key], curves[s], start_of[s], per_step, ctx.n_params)
+                     for s in COST_STARTS if s in curves} for g in generated}
     overall = {
         "zoo_members": len(ctx.records),
         "zoo_aligned": ctx.aligned,
@@ -186,10 +197,6 @@ def evaluate(generator_dirs: Sequence[str | Path], zoo_dir: str | Path, cfg: Eva
                      "seconds_basis": "one task alone, measured on the first held-out task",
                      "backend": cfg.backend, "workers": slots},
         "finetune_curves": {name: {d: c.to_dict() for d, c in per.items()} for name, per in curves.items()},
-        "finetune_steps_to_match": {k: {d: c["finetune_steps_to_match"] for d, c in v.items()} for k, v in costs.items()},
-        "finetune_seconds_to_match": {k: {d: c["finetune_seconds_to_match"] for d, c in v.items()} for k, v in costs.items()},
-        "adaptation_speedup": {k: {d: c["adaptation_speedup"] for d, c in v.items()} for k, v in costs.items()},
-        "speedup_is_lower_bound": {k: {d: c["speedup_is_lower_bound"] for d, c in v.items()} for k, v in costs.items()},
         "cost": costs,
         "verdict": {g.key: verdict(entries, g.key) for g in generated},
         "best_fewshot": best_fewshot(entries),

@@ -81,13 +81,17 @@ def _stored_references(ctx: ZooContext) -> dict[str, tuple[Weights, float]]:
     return {t: ({n: loaded[n][i] for n in ctx.spec.names}, float(stored[t].train_seconds)) for i, t in enumerate(wanted)}
 
 
-def reference_method(ctx: ZooContext, seed: int = 0, select: bool = True, val_fraction: float = 0.2) -> Method:
-    """Per held-out task, the better of the two recipes on validation data, trained on the full data."""
+def reference_method(ctx: ZooContext, seed: int = 0, select: bool = True, val_fraction: float = 0.2,
+                     start: Weights | None = None) -> Method:
+    """Per held-out task, the better of the two recipes on validation data, trained on the full data.
+    ``start``: the pretrained start when the caller has it already (else pretrained_start)."""
     ref = Method("reference", "reference", "trained on the task (reference)",
                  "the best model trained on the held-out task's full training data: from scratch or from the "
                  "family's pretrained start with the zoo's recipe, whichever scores higher on a validation slice")
     zoo_recipe = "shared-start" if shared_base(ctx) is not None else "scratch"
-    start = pretrained_start(ctx, seed) if select and ctx.arch.features_dim is None else None
+    if start is None and select and ctx.arch.features_dim is None:
+        start = pretrained_start(ctx, seed)
+    start = start if select else None
     chosen = {t.task_id: zoo_recipe for t in ctx.tasks}
     val_acc: dict[str, list[float]] = {}
     if start is not None:

@@ -56,14 +56,14 @@ def method_entry(ctx: ZooContext, m: Method, s: Scores, ref: Scores, zoo_nn_medi
     }
 
 
-def generator_cost(gen: Method, gen_scores: Scores, curves: dict[str, Curve], retrieval: Method,
+def generator_cost(gen: Method, gen_scores: Scores, curves: dict[str, Curve], start: Method,
                    per_step: dict[str, float], n_params: int) -> dict[str, dict]:
-    """Fine-tuning from the best zoo start until it reaches the generator's accuracy, per data source."""
+    """Fine-tuning from ``start`` until it reaches the generator's accuracy, per data source."""
     out = {}
     for data, curve in curves.items():
         steps, reached = steps_to_match(torch.tensor(curve.grid), torch.tensor(curve.acc), gen_scores.acc)
         cost = match_cost(steps, reached, budget_steps=curve.grid[-1], seconds_per_step=per_step[data],
-                          start_seconds=_mean(retrieval.seconds) or 0.0,
+                          start_seconds=_mean(start.seconds) or 0.0,
                           generation_seconds=_mean(gen.seconds) or 0.0, n_params=n_params,
                           batch_examples=curve.examples_per_step)
         out[data] = cost.to_dict()
@@ -281,7 +281,10 @@ NOTES = {
     "flops_per_task": "approximate: 2 x params per example forward, 6 x params per example per training step; "
                       "null where not computable (generators)",
     "finetune": "'converged' = the zoo's own training budget in steps; k=0 is the start itself",
-    "adaptation_speedup": "fine-tuning seconds (choosing the zoo start + steps until test accuracy reaches the "
+    "cost": "overall.cost[GENERATOR][START][DATA]: fine-tuning from START (shared: the pretrained start; scratch: "
+            "a fresh init; zoo-best: the retrieved member) on DATA (support set, full train set) until test accuracy "
+            "reaches the generator's, per task (mean, median, quartiles), against the generator's seconds",
+    "adaptation_speedup": "fine-tuning seconds (obtaining the start + steps until test accuracy reaches the "
                           "generator's) / generation seconds; speedup_is_lower_bound when some task never "
                           "reached it within the budget (charged the whole budget)",
     "generator modes": "generator:<name> = one random sample; :central = sample(deterministic=True); "

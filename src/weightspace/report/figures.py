@@ -176,7 +176,7 @@ def accuracy_vs_time(results: Mapping[str, Any], notes: list | None = None) -> F
     _scatter_methods(ax, results, x_of, notes, extra_acc=[a for *_, acc in curves for a in acc])
     for start, data, t, acc in curves:  # coloured by their start (retrieval's blue, generation's red)
         where = "support set" if data == "support" else "full training data" if data == "train" else data
-        colour = _style("retrieval")[0] if start == "zoo-best" else GENERATOR_STYLES[0][0]
+        colour = START_COLOURS.get(start, GENERATOR_STYLES[0][0])
         ax.plot(t, acc, linestyle="--" if data == "support" else "-", linewidth=1.1, marker=".", markersize=3,
                 color=colour, alpha=0.75, label=f"fine-tune from {start} on the {where}")
     ax.set_xscale("log")
@@ -187,8 +187,15 @@ def accuracy_vs_time(results: Mapping[str, Any], notes: list | None = None) -> F
     return fig
 
 
+# fine-tuning curves by start: retrieval's colour for the zoo start, generation's for generated ones
+START_COLOURS = {"zoo-best": "tab:blue", "shared": "tab:green", "scratch": "tab:gray"}
+
+
 def _start_seconds(results: Mapping[str, Any], start: str) -> float:
-    """Seconds to obtain a fine-tuning start: retrieval for the zoo start, generation otherwise."""
+    """Seconds to obtain a fine-tuning start: retrieval for the zoo start, nothing for the shared
+    start and a fresh init, generation otherwise."""
+    if start in ("shared", "scratch"):
+        return 0.0
     key = "retrieval" if start == "zoo-best" else f"generator:{start}"
     return float(results["methods"].get(key, {}).get("seconds_per_task") or 0.0)
 

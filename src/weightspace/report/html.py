@@ -86,33 +86,35 @@ def _table(header: list[str], rows: list[list[Any]], left: int = 1) -> str:
 DATA_WORDS = {"support": "on the support set", "train": "on the full training data"}
 
 
+START_WORDS = {"shared": "the shared pretrained start", "scratch": "a fresh init", "zoo-best": "the best zoo start"}
+
+
 def _cost_text(results: Mapping[str, Any], keys: list[str]) -> str:
-    """What fine-tuning needs to match the model, per data source; '≥' where it is a lower bound.
-    ``keys`` are the generator modes that gave this same model (their timings differ)."""
-    overall = results.get("overall", {})
-    cost, speedups = overall.get("cost", {}), overall.get("adaptation_speedup", {})
-    lower = overall.get("speedup_is_lower_bound", {})
+    """What fine-tuning each start needs to match the model, per data source; '≥' where it is a
+    lower bound. ``keys`` are the generator modes that gave this same model (their timings differ).
+    overall.cost[GENERATOR][START][DATA] (evaluate/cost.py)."""
+    cost = results.get("overall", {}).get("cost", {})
     out = []
-    for data in speedups.get(keys[0], {}):
-        c = cost.get(keys[0], {}).get(data) or {}
-        speeds = [(speedups.get(k) or {}).get(data) for k in keys]
-        speeds = [x for x in speeds if x is not None]
-        bound = any((lower.get(k) or {}).get(data) or (cost.get(k, {}).get(data) or {}).get("speedup_is_lower_bound")
-                    for k in keys)
-        ge = "≥ " if bound else ""
-        steps = overall.get("finetune_steps_to_match", {}).get(keys[0], {}).get(data, c.get("finetune_steps_to_match"))
-        text = f"Fine-tuning {DATA_WORDS.get(data, f'on {data}')} needs {ge}{_steps(steps)} steps on average to match it"
-        missed, n = c.get("tasks_not_reached"), len(c.get("per_task_steps") or results.get("tasks", []))
-        if bound and missed:
-            text += (f" ({missed} of {n} tasks never did within the {_steps(c.get('budget_steps'))}-step budget "
-                     "and are charged all of it)")
-        if not speeds:
-            text += "; the speed-up is not measurable (generation took no measurable time)"
-        else:
-            text += f": speed-up {ge}{_ratio(min(speeds))}×"
-            if len(speeds) > 1 and max(speeds) > 1.05 * min(speeds):
-                text += f" (the slowest of the identical modes; {_ratio(min(speeds))}–{_ratio(max(speeds))}× across them)"
-        out.append(text + ".")
+    for start, per_data in (cost.get(keys[0]) or {}).items():
+        for data, c in per_data.items():
+            others = [((cost.get(k) or {}).get(start) or {}).get(data) or {} for k in keys]
+            speeds = [o["adaptation_speedup"] for o in others if o.get("adaptation_speedup") is not None]
+            bound = any(o.get("speedup_is_lower_bound") for o in others)
+            ge = "≥ " if bound else ""
+            text = (f"Fine-tuning {START_WORDS.get(start, start)} {DATA_WORDS.get(data, f'on {data}')} needs "
+                    f"{ge}{_steps(c.get('finetune_steps_to_match_median', c.get('finetune_steps_to_match')))} steps "
+                    "(median over tasks) to match it")
+            missed, n = c.get("tasks_not_reached"), len(c.get("per_task_steps") or results.get("tasks", []))
+            if bound and missed:
+                text += (f" ({missed} of {n} tasks never did within the {_steps(c.get('budget_steps'))}-step budget "
+                         "and are charged all of it)")
+            if not speeds:
+                text += "; the speed-up is not measurable (generation took no measurable time)"
+            else:
+                text += f": speed-up {ge}{_ratio(min(speeds))}×"
+                if len(speeds) > 1 and max(speeds) > 1.05 * min(speeds):
+                    text += f" (the slowest of the identical modes; {_ratio(min(speeds))}–{_ratio(max(speeds))}× across them)"
+            out.append(text + ".")
     return " ".join(out)
 
 
