@@ -15,6 +15,9 @@ for time and memory, which do not depend on what the weights learned.
 - fit: ``--epochs`` passes over the zoo's tokens for token-flow (steps = epochs * members *
   tokens / (batch * tokens_per_member)); a fixed ``--flow-steps`` for flow, whose per-step cost
   does not depend on the network size but whose PCA codec costs O(members^2 * weights).
+- hypernet-lowrank: the hypernet with ``output=lowrank`` (rank-8 per-layer deltas from the
+  zoo's medoid), fitted by regression for ``--flow-steps`` steps (the task objective's cost is
+  the target network's own forward pass, measured in benchmarks/lowrank_1m.py).
 - sample: one model (zero-noise start, 20 midpoint steps): memory of the first call, time of
   the second. Every process first fits and samples a toy zoo, so torch's one-time allocations
   are not counted against any size.
@@ -38,6 +41,8 @@ import sys
 import time
 
 SIZES = {"10k": (12,), "100k": (128,), "1M": (512, 512, 512)}
+# benchmark names of generator variants: (registered generator, options)
+VARIANTS = {"hypernet-lowrank": ("hypernet", {"output": "lowrank", "rank": 8, "objective": "regression"})}
 
 
 def _status(key: str) -> int:
@@ -86,7 +91,8 @@ def worker(size: str, generator: str, members: int, epochs: float, flow_steps: i
     torch.set_num_threads(1)
     # Warm-up on a 2-member toy zoo: torch's one-time allocations (thread pools, kernels, optimiser
     # code paths) are not what grows with the network, so they stay out of the figures.
-    warm = make_generator(generator, steps=2).fit(synthetic((4,), 2))
+    name, options = VARIANTS.get(generator, (generator, {}))
+    warm = make_generator(name, steps=2, **options).fit(synthetic((4,), 2))
     warm.sample(warm.encoder.mean, 1)
     data = synthetic(SIZES[size], members)
     spec, conditions = data.spec, data.conditions
@@ -99,7 +105,7 @@ def worker(size: str, generator: str, members: int, epochs: float, flow_steps: i
         gen = make_generator("token-flow", steps=steps, device=device)
     else:
         steps = flow_steps
-        gen = make_generator(generator, steps=steps)
+        gen = make_generator(name, steps=steps, **options)
     if device == "cuda":  # the warm-up ran on the CPU: pay CUDA's start-up here, outside the timing
         make_generator(generator, steps=2, device="cuda").fit(synthetic((4,), 2))
         torch.cuda.reset_peak_memory_stats()

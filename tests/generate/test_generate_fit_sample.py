@@ -123,3 +123,17 @@ def test_regression_hypernet_samples_around_its_prediction():
     centre = gen.sample(cond, 1, deterministic=True)["fc0.weight"][0]
     assert not torch.equal(draws[0], draws[1])
     assert float((draws.mean(0) - centre).norm()) < float((draws[0] - centre).norm())
+
+
+def test_hypernet_lowrank_output_learns_through_the_task_loss(tmp_path):
+    gen = make_generator("hypernet", output="lowrank", rank=2, steps=150, warmup_steps=0, hidden=32).fit(data())
+    assert gen.codec.latent.config() == {"type": "lowrank", "rank": 2}
+    assert gen.codec.dim < gen.spec.numel
+    task = tiny_zoo()[2][0]
+    assert float(accuracy(gen.sample(gen.encode_condition(task), deterministic=True), task)[0]) > 0.8
+    gen.save(tmp_path / "g")
+    again = type(gen).load(tmp_path / "g")
+    a = gen.sample(gen.encode_condition(task), deterministic=True)
+    b = again.sample(again.encode_condition(task), deterministic=True)
+    for n in a:
+        torch.testing.assert_close(a[n], b[n])

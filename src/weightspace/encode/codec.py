@@ -1,6 +1,6 @@
 """WeightCodec: stacked weights <-> latent vectors, the space every generator works in.
 
-weights --(per-tensor normalisation)--> flat (M, D) --(latent: pca | ae | none)--> (M, k)
+weights --(per-tensor normalisation)--> flat (M, D) --(latent: pca | ae | lowrank | none)--> (M, k)
 
 ``decode`` is differentiable (end-to-end training backpropagates through it); ``decode_checked``
 additionally validates against the WeightSpec, so whatever leaves a generator is a state dict
@@ -14,16 +14,17 @@ from typing import Mapping
 import torch
 
 from weightspace.encode.autoencoder import AELatent
+from weightspace.encode.lowrank import LowRankLatent
 from weightspace.encode.normalize import TensorNormalizer
 from weightspace.encode.pca import PCALatent
 from weightspace.errors import WeightspaceError
 from weightspace.spec import WeightSpec
 
-LATENTS = ("pca", "ae", "none")
+LATENTS = ("pca", "ae", "lowrank", "none")
 
 
 class WeightCodec:
-    def __init__(self, spec: WeightSpec, normalizer: TensorNormalizer, latent: PCALatent | AELatent | None):
+    def __init__(self, spec: WeightSpec, normalizer: TensorNormalizer, latent: PCALatent | AELatent | LowRankLatent | None):
         self.spec = spec
         self.normalizer = normalizer
         self.latent = latent
@@ -40,6 +41,8 @@ class WeightCodec:
             lat = PCALatent.fit(flat, k=k, variance=variance, whiten=whiten)
         elif latent == "ae":
             lat = AELatent.fit(flat, dim=k or 32, hidden=ae_hidden, steps=ae_steps, seed=seed, progress=progress)
+        elif latent == "lowrank":  # k is the rank of each layer's delta
+            lat = LowRankLatent.fit(spec, flat, rank=k or 8)
         else:
             lat = None
         return cls(spec, normalizer, lat)
@@ -85,6 +88,8 @@ class WeightCodec:
             lat = PCALatent.from_state(lat_cfg, substate(state, "latent."))
         elif kind == "ae":
             lat = AELatent.from_state(lat_cfg, substate(state, "latent."))
+        elif kind == "lowrank":
+            lat = LowRankLatent.from_state(spec, lat_cfg, substate(state, "latent."))
         elif kind == "none":
             lat = None
         else:

@@ -43,7 +43,7 @@ from weightspace.generate.registry import register
 from weightspace.generate.taskdata import TaskBank
 
 OBJECTIVES = ("regression", "task", "fewshot")
-OUTPUTS = ("pca", "full")
+OUTPUTS = ("pca", "full", "lowrank")
 TASK_POOLS = ("zoo", "family")
 
 
@@ -51,7 +51,10 @@ TASK_POOLS = ("zoo", "family")
 class HypernetConfig:
     objective: str = option("task", "regression (onto zoo weights), task (end to end through the task loss) or "
                                     "fewshot (features scored by a support-set prototype classifier; for refitted heads)")
-    output: str = option("pca", "pca (coefficients of the zoo's PCA) or full (every normalised weight)")
+    output: str = option("pca", "pca (coefficients of the zoo's PCA), full (every normalised weight) or lowrank "
+                                "(per layer a rank-`rank` delta U Vᵀ from the zoo's medoid: output grows with the "
+                                "layers' widths, not the weight count; for large networks)")
+    rank: int = option(8, "rank of each layer's delta (output=lowrank)", min=1)
     k: int = option(0, "PCA components; 0 = as many as `variance` needs")
     variance: float = option(0.9999, "fraction of the zoo's weight variance the PCA keeps when k = 0")
     hidden: int = option(256, "width of the hypernetwork's hidden layers")
@@ -108,8 +111,9 @@ class HypernetGenerator(Generator):
         if c.task_pool == "family" and (c.objective == "regression" or c.warmup_steps > 0):
             raise WeightspaceError("hypernet task_pool=family trains through the task loss on tasks without "
                                    "checkpoints; use objective=task or fewshot with warmup_steps=0.")
-        self.codec = WeightCodec.fit(zoo.spec, zoo.params, latent="pca" if c.output == "pca" else "none",
-                                     k=c.k or None, variance=None if c.k else c.variance)
+        latent = {"pca": "pca", "full": "none", "lowrank": "lowrank"}[c.output]
+        self.codec = WeightCodec.fit(zoo.spec, zoo.params, latent=latent, k=(c.rank if c.output == "lowrank" else c.k or None),
+                                     variance=None if c.k or c.output != "pca" else c.variance)
         target = self.codec.encode(zoo.params)
         self._build(zoo.encoder.dim if zoo.encoder else zoo.conditions.shape[1], self.codec.dim)
         if c.output == "full" and c.objective == "fewshot" and c.warmup_steps == 0:
@@ -118,6 +122,9 @@ class HypernetGenerator(Generator):
             # the few-shot phase ended below the probe on frozen embeddings; from ΔW = 0, above it.
             with torch.no_grad():
                 self.net[-1].bias.copy_(self.codec.encode(zoo.arch.init_params_stacked([c.seed]))[0])
+        elif c.output == "lowrank":  # the medoid, with V factors small and random (U = V = 0 is a saddle)
+            with torch.no_grad():
+                self.net[-1].bias.copy_(self.codec.latent.init_vector(c.seed))
         elif c.output == "full":  # start from the zoo member nearest the centre (a working network)
             medoid = int(((target - target.mean(0)) ** 2).sum(1).argmin())
             with torch.no_grad():
