@@ -55,7 +55,9 @@ def main() -> None:
           f"{cpu}, one torch thread")
     shown = ["reference", "retrieval", "finetune:zoo-best:support@10", "finetune:zoo-best:support@50",
              "finetune:zoo-best:support@200", "finetune:zoo-best:support@converged", "finetune:zoo-best:support@cv",
-             "finetune:zoo-best:train@converged"]
+             "finetune:zoo-best:train@converged", "finetune:shared:support@10", "finetune:shared:support@50",
+             "finetune:shared:support@200", "finetune:shared:support@converged", "finetune:shared:support@cv",
+             "finetune:shared:train@converged", "finetune:scratch:support@converged"]
     print(f"{'method':40s} {'acc':>6s} {'bal':>6s} {'÷ref':>6s} {'s/task':>8s}")
     for key in shown:
         if key in methods:

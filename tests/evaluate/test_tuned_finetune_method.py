@@ -49,7 +49,7 @@ def test_changing_only_the_test_labels_changes_nothing(ctx):
 def test_cost_counts_every_selection_step(ctx):
     m = _method(ctx)
     assert m.key == "finetune:zoo-best:support@cv" and m.kind == "finetune" and m.info["tuned"]
-    assert m.info["steps_grid"] == [0, 5, 20]  # 500 is above the budget
+    assert m.info["steps_grid"] == [0, 5, 20, 40]  # 500 is above the budget of 40, which joins the grid
     for c, secs, ret_secs in zip(m.info["chosen"], m.seconds, retrieval_methods(ctx, rank_by_support(ctx))[0].seconds):
-        assert c["steps_run"] == 3 * 2 * 20 + c["steps"]
+        assert c["steps_run"] == 3 * 2 * 40 + c["steps"]
         assert secs >= c["steps_run"] * 0.001

@@ -30,7 +30,7 @@ from weightspace.adapt.finetune import FinetuneConfig, finetune
 from weightspace.errors import WeightspaceError
 from weightspace.nets.base import Architecture
 
-DEFAULT_STEPS = (0, 5, 10, 20, 50, 100, 200)
+DEFAULT_STEPS = (0, 5, 10, 20, 50, 100, 200, 500)
 DEFAULT_LR_SCALES = (0.1, 0.3, 1.0)
 
 

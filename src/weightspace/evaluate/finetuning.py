@@ -28,12 +28,12 @@ from weightspace.spec import stack_members
 
 @dataclass
 class CVGrid:
-    """What cross-validated fine-tuning may choose from (steps above ``max_steps`` dropped)."""
+    """What cross-validated fine-tuning may choose from: ``steps`` up to ``max_steps`` (the budget), and the budget."""
 
     folds: int = 4
     lr_scales: tuple[float, ...] = DEFAULT_LR_SCALES
     steps: tuple[int, ...] = DEFAULT_STEPS
-    max_steps: int = 10**9
+    max_steps: int | None = None  # None: no budget
 
 
 @dataclass
@@ -101,7 +101,10 @@ def tuned_finetune_method(ctx: ZooContext, start: Method, start_name: str, cfg: 
     cross-validation on that support set (adapt/tuned_finetune.py); every selection step is
     charged to the task's seconds and FLOPs."""
     xs, ys = [t.support_x for t in ctx.tasks], [t.support_y for t in ctx.tasks]
-    steps = [k for k in grid.steps if k <= grid.max_steps] or [0]
+    # every grid step within the budget, and the budget itself: a subset task from a far zoo start
+    # can need the zoo's whole training budget (measured on digits-subsets, 16-task zoo)
+    budget = grid.max_steps
+    steps = sorted({k for k in grid.steps if budget is None or k <= budget} | ({budget} if budget is not None else set()))
     run = tuned_finetune(ctx.arch, stack_members(start.weights, ctx.spec), xs, ys, cfg, steps, grid.lr_scales,
                          grid.folds, seed)
     m = Method(f"finetune:{start_name}:support@cv", "finetune", f"fine-tune {start_name} on support, {grid.folds}-fold CV",

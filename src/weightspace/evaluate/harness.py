@@ -69,7 +69,8 @@ class EvalConfig:
     multitask_tasks: int = option(128, "Zoo tasks the multi-task baseline trains on (evenly spaced; 0 = all, -1 = no multi-task baseline).")
     cv_folds: int = option(4, "Folds of the cross-validated support-set fine-tuning (lr and steps chosen per task); 0 = none.", min=0)
     cv_lr_scales: tuple[float, ...] = option((0.1, 0.3, 1.0), "Learning rates cross-validation chooses from, x the fine-tuning lr.")
-    cv_steps: tuple[int, ...] = option((0, 5, 10, 20, 50, 100, 200), "Step counts cross-validation chooses from (capped at the budget).")
+    cv_steps: tuple[int, ...] = option((0, 5, 10, 20, 50, 100, 200, 500), "Step counts cross-validation chooses from "
+                                       "(those within the budget, and the budget itself).")
     starts: tuple[str, ...] = option(("shared", "scratch"), "Fine-tuning starts measured besides zoo-best and the "
                                      "generators' outputs (for overall.cost): shared (the pretrained start), scratch.")
     finetune_from: str = option("central", "The generator mode whose output is fine-tuned (one of generator_modes), or none.")
