@@ -32,8 +32,9 @@ def main(argv: list[str] | None = None) -> None:
     from sklearn.model_selection import StratifiedKFold, cross_val_score
 
     from weightspace.tasks import family_from_dict
-    from weightspace.text.base_model import base_model
-    from weightspace.text.lora_methods import sentence_embeddings, zero_adapters
+    from weightspace.evaluate.feature_baselines import frozen_weights as zero_adapters
+    from weightspace.nets.lora_minilm.base_model import base_model
+    from weightspace.nets.lora_minilm.train import embed
     from weightspace.zoo.store import Zoo
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -52,8 +53,8 @@ def main(argv: list[str] | None = None) -> None:
 
     def fitted(ad, task):
         """(test accuracy with a head fitted on the support set, its 5-fold CV log-loss there)."""
-        es = sentence_embeddings(arch, ad, task.support_x, task.support_y, model).double().numpy()
-        et = sentence_embeddings(arch, ad, task.x_test, task.y_test, model).double().numpy()
+        es = embed(arch, ad, task.support_x, model=model).double().numpy()
+        et = embed(arch, ad, task.x_test, model=model).double().numpy()
         ys = task.support_y.numpy()
         acc = float((LogisticRegression(max_iter=1000).fit(es, ys).predict(et) == task.y_test.numpy()).mean())
         folds = StratifiedKFold(min(5, int(np.bincount(ys).min())), shuffle=True, random_state=0)

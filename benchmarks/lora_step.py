@@ -39,7 +39,7 @@ VARIANTS = {
 
 @functools.lru_cache(maxsize=1)
 def family():
-    from weightspace.text.family import ChatterbotFamily
+    from weightspace.tasks.chatterbot import ChatterbotFamily
 
     return ChatterbotFamily()  # default config: the family a LoRA zoo is built on
 
@@ -51,9 +51,9 @@ def heldout_sample(n: int, seed: int = 0) -> list[str]:
 
 # ----- jobs (run in workers) ------------------------------------------------------------------
 def run_job(job: tuple[str, str]) -> dict:
-    from weightspace.text.base_model import HiddenCache, base_model
-    from weightspace.text.lora_arch import LoRAMiniLM
-    from weightspace.text.lora_train import LoRATrainConfig, probe_accuracy, train_on_task
+    from weightspace.nets.lora_minilm.base_model import HiddenCache, base_model
+    from weightspace.nets.lora_minilm import LoRAMiniLM
+    from weightspace.nets.lora_minilm.train import LoRATrainConfig, probe_accuracy, train_on_task
 
     torch.set_num_threads(1)
     task_id, what = job
@@ -96,9 +96,9 @@ def table(results: list[dict]) -> None:
 
 # ----- step timing --------------------------------------------------------------------------
 def step_timing(rounds: int, steps: int) -> dict[str, float]:
-    from weightspace.text import lora
-    from weightspace.text.base_model import base_model, load_bert, mean_pool
-    from weightspace.text.lora_arch import LoRAMiniLM
+    from weightspace.nets.lora_minilm import forward as lora
+    from weightspace.nets.lora_minilm.base_model import base_model, load_bert, mean_pool
+    from weightspace.nets.lora_minilm import LoRAMiniLM
 
     torch.set_num_threads(1)
     task = family().task("pooled:ai-vs-emotion")

@@ -88,7 +88,7 @@ class Steps:
 
 def run_demo(cfg: DemoConfig, console: Console | None = None) -> dict[str, Any]:
     """Run (or resume) the whole pipeline; returns paths and headline numbers."""
-    from weightspace.cli.analyze_cmd import run_analysis
+    from weightspace.report.analysis import run_analysis
     from weightspace.geometry.analysis import AnalyzeConfig
     from weightspace.nets import make_arch
     from weightspace.report.html import write_report

@@ -6,12 +6,17 @@ training, evaluation) falls back to ``PlainLines`` there: the first update at on
 one line every ``PLAIN_EVERY_S`` seconds, then the final state::
 
     training hypernet: step 1200/3000 (40%), loss 0.0123, 35 s elapsed
+
+``progress_bar`` is the one display for training loops: rich's transient bar on a terminal, these
+lines off one. It lives here, below every stage, so that any stage (and the torchrun entry point)
+can show progress without importing the CLI; cli.progress gives it the CLI's console.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Callable, Optional
+from contextlib import contextmanager
+from typing import Callable, Iterator, Optional
 
 from rich.console import Console
 
@@ -79,3 +84,34 @@ class PlainLines:
     def close(self) -> None:
         if self.state is not None and self.state != self.written_state:
             self._write()
+
+
+@contextmanager
+def progress_bar(description: str, quiet: bool = False, unit: Optional[str] = None,
+                 console: Optional[Console] = None, clock: Callable[[], float] = time.monotonic) -> Iterator:
+    """Yield a ``progress(done, total, **info)`` callback (None when quiet); info shows as ``key value``.
+
+    ``unit`` names what ``done`` counts in plain lines ("step"); ``console`` defaults to a stderr
+    console; ``clock`` is how plain lines tell time (tests pass a fake one).
+    """
+    if quiet:
+        yield None
+        return
+    console = console if console is not None else Console(stderr=True)
+    if not on_terminal(console):
+        lines = PlainLines(description, console.file, unit=unit, clock=clock)
+        try:
+            yield lines.update
+        finally:
+            lines.close()
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("{task.fields[info]}"), console=console, transient=True) as progress:
+        task = progress.add_task(description, total=None, info="")
+
+        def update(done: int, total: int, **info) -> None:
+            progress.update(task, completed=done, total=total, info=info_text(info, " "))
+
+        yield update

@@ -50,7 +50,7 @@ def test_small_data_caps_the_batch_and_timing_is_positive():
 
 
 def test_head_lr_gives_tensors_named_head_their_own_rate():
-    from weightspace.text.lora_arch import LoRAMiniLM
+    from weightspace.nets.lora_minilm import LoRAMiniLM
 
     names = list(LoRAMiniLM().spec().names)
     from weightspace.adapt.finetune import _optimizer

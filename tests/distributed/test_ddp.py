@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from weightspace.distributed import DataParallel, init_from_torchrun
-from weightspace.distributed.ddp import resolve_backend
+from weightspace.generate.data_parallel import resolve_backend
 from weightspace.distributed.train_generator import main as train_main
 from weightspace.errors import WeightspaceError
 from weightspace.io import load_safetensors

@@ -16,9 +16,9 @@ from weightspace.export.peft import (  # noqa: E402
     module_path,
     read_peft,
 )
-from weightspace.text import lora  # noqa: E402
-from weightspace.text.base_model import tokenize  # noqa: E402
-from weightspace.text.lora_arch import LoRAMiniLM  # noqa: E402
+from weightspace.nets.lora_minilm import forward as lora  # noqa: E402
+from weightspace.nets.lora_minilm.base_model import tokenize  # noqa: E402
+from weightspace.nets.lora_minilm import LoRAMiniLM  # noqa: E402
 
 ARCH = LoRAMiniLM(layers=(3, 5), modules=("query", "value", "ffn_out"), rank=3, alpha=6.0)
 TEXTS = ["hello there", "the stock market fell sharply today", "I love football", "what is a neural network"]

@@ -57,7 +57,7 @@ elif fault == "half-written":  # after `at` bytes of the output file reached the
 
 if sys.argv[3] == "export":
     from weightspace.export.peft import export_peft
-    from weightspace.text.lora_arch import LoRAMiniLM
+    from weightspace.nets.lora_minilm import LoRAMiniLM
     arch = LoRAMiniLM(n_classes=2, layers=(5,), modules=("query",), rank=2)
     g = torch.Generator().manual_seed(int(sys.argv[5]))
     params = {t.name: torch.randn(t.shape, generator=g) for t in arch.spec().tensors}
@@ -115,7 +115,7 @@ def test_a_kill_while_writing_generated_weights_keeps_the_previous_file(built, t
 
 def test_a_kill_while_exporting_an_adapter_keeps_the_previous_folder(tmp_path):
     from weightspace.export.peft import export_peft
-    from weightspace.text.lora_arch import LoRAMiniLM
+    from weightspace.nets.lora_minilm import LoRAMiniLM
 
     arch = LoRAMiniLM(n_classes=2, layers=(5,), modules=("query",), rank=2)
     out = export_peft({t.name: torch.zeros(t.shape) for t in arch.spec().tensors}, tmp_path / "adapter", arch)

@@ -13,7 +13,7 @@ from weightspace.export.peft import read_peft
 from weightspace.generate import make_generator, zoo_data
 from weightspace.nets import MLP
 from weightspace.serve.formats import is_lora, peft_zip_body, safetensors_body
-from weightspace.text.lora_arch import LoRAMiniLM
+from weightspace.nets.lora_minilm import LoRAMiniLM
 
 from serve_helpers import running
 

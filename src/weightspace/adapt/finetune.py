@@ -29,7 +29,7 @@ from torch.func import functional_call, vmap
 
 from weightspace.config import option
 from weightspace.errors import WeightspaceError
-from weightspace.evaluate.predict import accuracy_per_member
+from weightspace.nets.predict import accuracy_per_member
 from weightspace.nets.base import Architecture
 
 OPTIMIZERS = ("adam", "sgd")

@@ -4,7 +4,8 @@ Members trained from independent initialisations sit in different permutations o
 solutions, so they are first aligned to their barycentre (weight matching to a mean that is
 recomputed a few times). Members fine-tuned from one shared start already share a frame and are
 used as they are. An architecture whose symmetry has a closed-form canonical form (LoRA's A/B
-gauge: ``arch.canonical_frame``) is put in that frame instead of searched for one.
+gauge: ``arch.low_rank_pairs()``, see symmetry.canonical.canonical_frame) is put in that frame
+instead of searched for one.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import torch
 
 from weightspace.spec import WeightSpec
 from weightspace.symmetry.align_zoo import align_zoo
+from weightspace.symmetry.canonical import canonical_frame
 
 
 def needs_alignment(inits: Sequence[str]) -> bool:
@@ -25,12 +27,12 @@ def needs_alignment(inits: Sequence[str]) -> bool:
 def common_frame(spec: WeightSpec, stacked: Mapping[str, torch.Tensor], align: bool, iters: int = 3,
                  seed: int = 0, progress: Callable[[int, int], None] | None = None,
                  arch=None) -> dict[str, torch.Tensor]:
-    """The zoo in one frame when ``align`` (the arch's canonical frame if it has one, else
+    """The zoo in one frame when ``align`` (the arch's closed-form canonical frame if it declares one, else
     barycentre alignment), else unchanged."""
     if not align:
         return {n: stacked[n] for n in spec.names}
-    if hasattr(arch, "canonical_frame"):
-        framed = arch.canonical_frame({n: stacked[n] for n in spec.names})
+    framed = canonical_frame(arch, {n: stacked[n] for n in spec.names})
+    if framed is not None:
         if progress is not None:
             progress(1, 1)
         return framed

@@ -51,8 +51,7 @@ class MultitaskNetwork:
 
 def head_names(arch: Architecture) -> tuple[str, str]:
     """The output layer's weight and bias: the spec's last two tensors, checked to be a head."""
-    tensors = arch.spec().tensors
-    n_classes = getattr(arch, "n_classes", None)
+    tensors, n_classes = arch.spec().tensors, arch.n_classes
     if len(tensors) < 2 or tensors[-1].shape != (n_classes,) or tensors[-2].shape[0] != n_classes:
         raise WeightspaceError(f"the {arch.name} architecture has no plain output layer for a multi-task head.")
     return tensors[-2].name, tensors[-1].name

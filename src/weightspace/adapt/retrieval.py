@@ -12,7 +12,7 @@ from typing import Mapping
 
 import torch
 
-from weightspace.evaluate.predict import predict_members
+from weightspace.nets.predict import predict_members
 from weightspace.nets.base import Architecture
 from weightspace.tasks.base import Task
 

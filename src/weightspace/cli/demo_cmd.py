@@ -31,8 +31,8 @@ def demo(
         raise WeightspaceError(f"--family {family!r} has no demo; choose {' or '.join(PIPELINES)} "
                                "(other families run through `weightspace zoo build`, `train` and `eval`).")
     if family == "text-lora":
-        from weightspace.text.lora_demo import LoRADemoConfig as Config
-        from weightspace.text.lora_demo import run_lora_demo as run
+        from weightspace.lora_demo import LoRADemoConfig as Config
+        from weightspace.lora_demo import run_lora_demo as run
     else:
         from weightspace.demo import DemoConfig as Config
         from weightspace.demo import run_demo as run

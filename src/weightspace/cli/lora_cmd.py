@@ -4,6 +4,10 @@ their export as PEFT adapter folders.
     weightspace lora-zoo tasks                         # the chatterbot family: tasks per kind and split
     weightspace lora-zoo build --out runs/lora-zoo     # one LoRA per task (and held-out references)
     weightspace export-peft runs/lora-zoo --task pooled:ai-vs-emotion --out adapters/ai-emotion
+
+``lora-zoo build`` is an alias with LoRA-friendly defaults (hidden inputs, chunks of 4, held-out
+references) for the one zoo builder, ``zoo build --family chatterbot --arch lora-minilm``: same
+plan, resume checks, early dataset check and local or Ray workers.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from typing import Optional
 
 import typer
 
-from weightspace.cli.app import app, console
+from weightspace.cli.app import app
 from weightspace.errors import WeightspaceError
 
 lora_app = typer.Typer(help="LoRA zoos: adapters of the frozen all-MiniLM-L6-v2 on text tasks.", no_args_is_help=True)
@@ -34,7 +38,7 @@ def _json_option(text: Optional[str], what: str) -> dict:
 
 
 def _family(options: dict):
-    from weightspace.text.family import ChatterbotFamily
+    from weightspace.tasks.chatterbot import ChatterbotFamily
 
     try:
         return ChatterbotFamily(**options)
@@ -77,15 +81,15 @@ def build_cmd(
     workers: int = typer.Option(2, "--workers", min=0, help="Worker processes, one torch thread each; 0 trains here."),
     chunk: int = typer.Option(4, "--chunk", min=1, help="LoRAs per job and per stored shard."),
     seed: int = typer.Option(0, "--seed", help="Base seed; member seeds derive from it and the task."),
+    backend: str = typer.Option("local", "--backend", help="local (worker processes here) or ray (one Ray task per chunk)."),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (host:6379, ray://host:10001, auto)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
-    """Train one LoRA per task of the chatterbot family into a zoo (resumable)."""
-    from rich.progress import Progress
-
-    from weightspace.text.lora_arch import LoRAMiniLM
-    from weightspace.text.lora_train import LoRATrainConfig
+    """Train one LoRA per task of the chatterbot family into a zoo (resumable): `zoo build --arch lora-minilm`."""
     from weightspace.evaluate.sweep import evenly_spaced
-    from weightspace.text.lora_zoo import build_lora_zoo
+    from weightspace.nets.lora_minilm import LoRAMiniLM
+    from weightspace.nets.lora_minilm.train import LoRATrainConfig
+    from weightspace.zoo.build import build_zoo
 
     try:
         layer_ids = tuple(int(i) for i in layers.split(",") if i.strip())
@@ -103,11 +107,8 @@ def build_cmd(
     if max_tasks > 0:
         zoo_ids = family.zoo_task_ids()  # grouped by kind: evenly spaced ids sample every kind
         task_ids = evenly_spaced(zoo_ids, min(max_tasks, len(zoo_ids))) + (family.heldout_task_ids()[:max_tasks] if heldout_models else [])
-    with Progress(console=console, disable=quiet) as bar:
-        job = bar.add_task("LoRA zoo", total=None)
-        zoo = build_lora_zoo(out, family, arch, cfg, seeds_per_task=seeds, include_heldout=heldout_models,
-                             task_ids=task_ids, chunk_size=chunk, workers=workers, seed=seed,
-                             progress=lambda done, total: bar.update(job, completed=done, total=total))
+    zoo = build_zoo(out, family, arch, cfg, seeds_per_task=seeds, include_heldout=heldout_models, task_ids=task_ids,
+                    chunk_size=chunk, workers=workers, seed=seed, progress=not quiet, backend=backend, address=address)
     recs = zoo.records(split=None)
     accs = [r.metrics["test_acc"] for r in recs if "test_acc" in r.metrics]
     mean = f", mean test acc {sum(accs) / len(accs):.3f}" if accs else ""
@@ -127,7 +128,7 @@ def export_peft_cmd(
     from weightspace.card import make_card
     from weightspace.export.peft import export_peft
     from weightspace.io import load_safetensors
-    from weightspace.text.lora_arch import LoRAMiniLM
+    from weightspace.nets.lora_minilm import LoRAMiniLM
     from weightspace.zoo.store import Zoo
 
     zoo = Zoo.open_verified(zoo_dir)

@@ -49,6 +49,7 @@ def sweep(
     import yaml
 
     from weightspace.evaluate.sweep import run_sweep
+    from weightspace.report.html import write_report
     from weightspace.generate.zoo_data import resolve_condition
     from weightspace.io import check_output_dir
 
@@ -61,7 +62,8 @@ def sweep(
         key, value = item.split("=", 1)
         gen_options[key] = yaml.safe_load(value)
     result = run_sweep(zoo, parse_sizes(sizes), out, generator=generator, condition=resolve_condition(condition),
-                       generator_options=gen_options, eval_tasks=eval_tasks, seed=seed, progress=True, console=console)
+                       generator_options=gen_options, eval_tasks=eval_tasks, seed=seed, progress=True, console=console,
+                       write_report=write_report)
     console.print(sweep_table(result))
     typer.echo(f"sweep: {out / 'sweep.json'}")
     typer.echo(f"report: {out / 'report.html'}")

@@ -37,7 +37,7 @@ class BuildRecipe:
     heldout: Optional[int] = option(None, "Held-out tasks no zoo member trains on (unset: the family's default, "
                                           "at most one per 8 zoo tasks when `tasks` is set, so small zoos work).")
     family_options: dict = option({}, "Further family constructor arguments.")
-    arch: str = option("mlp", "Architecture: mlp or cnn; input shape and classes come from the family.")
+    arch: str = option("mlp", "Architecture: mlp, cnn or lora-minilm; input shape and classes come from the family.")
     hidden: Optional[list] = option(None, "MLP hidden widths, e.g. [32, 32] (unset: the architecture's default).")
     arch_options: dict = option({}, "Further architecture arguments (activation, channels, ...).")
     seeds: int = option(1, "Members per task, each from its own seed.")
@@ -50,15 +50,15 @@ class BuildRecipe:
     backend: str = option("local", "local (worker processes here) or ray (one Ray task per chunk on a cluster).")
     address: Optional[str] = option(None, "Ray cluster address (host:6379, ray://host:10001, auto); unset: a local Ray instance.")
     seed: int = option(0, "Base seed; every member's seed derives from it and its task.")
-    train: dict = option({}, "TrainConfig fields: optimizer, lr, steps, batch_size, snapshot_every, ...")
+    train: dict = option({}, "TrainConfig fields: optimizer, lr, steps, batch_size, snapshot_every, ... "
+                             "(lora-minilm: LoRATrainConfig fields: steps, lr, head_lr, batch_size, ...)")
 
 
 def resolve_recipe(recipe: BuildRecipe, overrides: list[str]) -> BuildRecipe:
     """Apply ``key=value`` overrides, routing each key to the recipe, training, family or arch."""
-    from weightspace.zoo.train import TrainConfig
-
     d = asdict(recipe)
-    recipe_keys, train_keys = {f.name for f in fields(BuildRecipe)}, {f.name for f in fields(TrainConfig)}
+    arch = next((v.strip() for k, _, v in (o.partition("=") for o in overrides) if k.strip() == "arch"), recipe.arch)
+    recipe_keys, train_keys = {f.name for f in fields(BuildRecipe)}, {f.name for f in fields(train_config_class(arch))}
     for item in overrides:
         if "=" not in item:
             raise WeightspaceError(f"override {item!r} is not of the form key=value.")
@@ -106,16 +106,24 @@ def _parse_scalar(v: Any) -> Any:
     return yaml.safe_load(v) if isinstance(v, str) else v
 
 
+def train_config_class(arch: str) -> type:
+    """The training config of an architecture's members: its own trainer's, else TrainConfig."""
+    from weightspace.nets import arch_class
+    from weightspace.zoo.train import TrainConfig
+
+    trainer = arch_class(arch).member_trainer
+    return trainer.config_class if trainer is not None else TrainConfig
+
+
 def build_from_recipe(recipe: BuildRecipe, progress: bool = True):
     """Make the family, architecture and training config a recipe names, and build the zoo."""
     from weightspace.zoo.build import build_zoo
-    from weightspace.zoo.train import TrainConfig
 
     if not recipe.out:
         raise WeightspaceError("the zoo needs an output directory; pass --out DIR (or out: in the recipe).")
     check_output_dir(recipe.out, "zoo directory")
     family, arch = family_and_arch(recipe)
-    train_cfg = from_mapping(TrainConfig, recipe.train, where="training config")
+    train_cfg = from_mapping(train_config_class(recipe.arch), recipe.train, where="training config")
     return build_zoo(recipe.out, family, arch, train_cfg, seeds_per_task=recipe.seeds, init=recipe.init,
                      pretrain_steps=recipe.pretrain_steps, chunk_size=recipe.chunk, workers=recipe.workers,
                      include_heldout=recipe.include_heldout, progress=progress, seed=recipe.seed,
@@ -123,8 +131,9 @@ def build_from_recipe(recipe: BuildRecipe, progress: bool = True):
 
 
 def family_and_arch(recipe: BuildRecipe):
-    """The task family and architecture a resolved recipe names (the arch takes the family's input shape and classes)."""
-    from weightspace.nets import make_arch
+    """The task family and architecture a resolved recipe names (the arch takes what the family
+    fixes: input shape and classes, or a text family's sentence length and inputs)."""
+    from weightspace.nets import arch_for_family
     from weightspace.tasks import make_family
 
     family_config = dict(recipe.family_options)
@@ -139,8 +148,7 @@ def family_and_arch(recipe: BuildRecipe):
         if recipe.arch != "mlp":
             raise WeightspaceError(f"--hidden sets MLP widths; the {recipe.arch} takes arch options instead (e.g. arch.channels=[16,32]).")
         arch_options["hidden"] = list(recipe.hidden)
-    arch = make_arch(recipe.arch, input_shape=family.input_shape, n_classes=family.n_classes, **arch_options)
-    return family, arch
+    return family, arch_for_family(recipe.arch, family, **arch_options)
 
 
 @zoo_app.command("build")
@@ -149,7 +157,7 @@ def build_cmd(
     out: Optional[str] = typer.Option(None, "--out", help="Zoo directory (a rerun resumes it)."),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML recipe; options and overrides win over it."),
     family: Optional[str] = typer.Option(None, "--family", help="Task family (default: digits-rotate)."),
-    arch: Optional[str] = typer.Option(None, "--arch", help="Architecture: mlp or cnn (default: mlp)."),
+    arch: Optional[str] = typer.Option(None, "--arch", help="Architecture: mlp, cnn or lora-minilm (default: mlp)."),
     tasks: Optional[int] = typer.Option(None, "--tasks", help="Zoo tasks in the family."),
     heldout: Optional[int] = typer.Option(None, "--heldout", help="Held-out tasks in the family."),
     seeds: Optional[int] = typer.Option(None, "--seeds", help="Members per task (default: 1)."),
@@ -183,6 +191,8 @@ def build_cmd(
         except ValueError:
             raise WeightspaceError(f"--hidden {hidden!r} must be comma-separated widths such as 32,32.") from None
     train = {"steps": steps, "lr": lr, "optimizer": optimizer, "batch_size": batch_size, "snapshot_every": snapshot_every}
+    # e.g. `zoo build --family chatterbot --arch lora-minilm family.inputs=hidden family.hidden_layer=4` is what
+    # `lora-zoo build` runs: the architecture's own trainer through this one builder
     recipe.train = {**recipe.train, **{k: v for k, v in train.items() if v is not None}}
     zoo = build_from_recipe(resolve_recipe(recipe, overrides or []), progress=not quiet)
     typer.echo(_summary_line(zoo))
@@ -299,12 +309,7 @@ def _metrics_arg(text: str) -> dict[str, float]:
 
 
 def _arch_text(zoo) -> str:
-    widths = getattr(zoo.arch, "widths", None)
-    if widths:
-        return f"{zoo.arch.name} {'-'.join(map(str, widths))}"
-    opts = {k: v for k, v in zoo.arch.to_dict().items() if k not in ("name", "input_shape", "n_classes")}
-    text = " ".join(f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}" for k, v in opts.items())
-    return f"{zoo.arch.name} {text}"
+    return zoo.arch.describe()
 
 
 def _summary_line(zoo) -> str:

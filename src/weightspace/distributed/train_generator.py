@@ -5,7 +5,7 @@
 
 Every process reads the zoo, builds the same training data and takes the same seeded steps;
 each computes the loss on its share of every step's members, and gradients are averaged over
-the processes (weightspace.distributed.ddp), so N processes with ``batch_size`` B give the
+the processes (weightspace.generate.data_parallel), so N processes with ``batch_size`` B give the
 generator one process would give with batch B, in about 1/N of the compute per process. Rank 0
 shows the progress bar, writes the generator (card included) and prints the summary; the other
 ranks write nothing. Without torchrun the same command trains in one process.
@@ -25,7 +25,7 @@ from typing import Optional
 
 import typer
 
-from weightspace.cli.progress import progress_bar as _bar
+from weightspace.progress_lines import progress_bar as _bar
 from weightspace.errors import WeightspaceError, is_click_error
 
 app = typer.Typer(add_completion=False, help=__doc__.split("\n\n")[0])
@@ -45,7 +45,7 @@ def train(
 ) -> None:
     import torch
 
-    from weightspace.distributed.ddp import init_from_torchrun, shutdown
+    from weightspace.generate.data_parallel import init_from_torchrun, shutdown
     from weightspace.generate import GENERATORS
     from weightspace.generate.training import TrainSpec, prepare
     from weightspace.zoo.store import Zoo
@@ -86,7 +86,7 @@ def _save(spec, gen, zoo, zoo_path, out, data, facts, world) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run with ``argv``; a WeightspaceError prints one sentence and returns 2 (as `weightspace` does)."""
     from weightspace.card import set_command
-    from weightspace.distributed.ddp import launched_by_torchrun
+    from weightspace.generate.data_parallel import launched_by_torchrun
 
     argv = list(sys.argv[1:] if argv is None else argv)
     launcher = ["torchrun", f"--nproc_per_node={os.environ.get('LOCAL_WORLD_SIZE', '?')}"] if launched_by_torchrun() else ["python"]

@@ -18,7 +18,7 @@ from weightspace.encode.pca import PCALatent
 from weightspace.encode.probe import ProbeSupportEncoder
 from weightspace.encode.tokens import LayerTokenizer
 from weightspace.encode.unconditional import NoCondition
-from weightspace.text import conditions as _text_conditions  # noqa: F401  registers text-support, text-description, text-both
+from weightspace.encode import text_conditions as _text_conditions  # noqa: F401  registers text-support, text-description, text-both
 
 __all__ = [
     "AELatent", "LATENTS", "WeightCodec", "CONDITION_ENCODERS", "ConditionEncoder", "SupportSetEncoder",

@@ -7,9 +7,9 @@ A ConditionEncoder turns a task into a fixed-size vector (``dim`` entries):
 - support-set encoders (subclasses of SupportSetEncoder): a permutation-invariant summary of
   the few labelled examples a user brings. ``support-probe`` (probe.py) is training-free;
   ``support-deepsets`` (deepsets.py) is learned jointly with the generator.
-- Extension point for text: a TextEncoder (sentence embeddings of ``Task.description``) is a
-  ConditionEncoder with ``kind = "text"`` registered here like the others; generators only
-  see the vector, so nothing else changes.
+- text encoders (text_conditions.py): frozen MiniLM embeddings of a support set's sentences
+  (``text-support``) or of ``Task.description`` (``text-description``, kind ``"text"``), registered
+  like the others; generators only see the vector, so nothing else changes.
 
 Encoders are fitted on the zoo (standardisation statistics, anchors), saved inside the
 generator (``config()`` JSON + ``state()`` tensors) and rebuilt by ``condition_encoder_from``.

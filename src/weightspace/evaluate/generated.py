@@ -18,8 +18,8 @@ condition scores the same there; the condition counts only by its margin over th
 over the ``none`` condition (a generator trained told nothing).
 
 Any mode may end in ``+head`` (e.g. ``central+head``) for architectures with a label-specific
-linear readout that can be fitted in closed form (``arch.fit_head``; LoRA sets: the head on
-the sentence embedding): the generator's weights are kept and the head is refitted on the
+linear readout that can be fitted in closed form (``arch.head_refit``, adapt.head_refit; LoRA
+sets: the head on the sentence embedding): the generator's weights are kept and the head is refitted on the
 support set (logistic regression, milliseconds), inside the timed span.
 """
 
@@ -30,10 +30,11 @@ from pathlib import Path
 
 import torch
 
+from weightspace.adapt.head_refit import fit_head
 from weightspace.errors import WeightspaceError
 from weightspace.evaluate.context import ZooContext
 from weightspace.evaluate.methods import Method
-from weightspace.evaluate.predict import predict_members
+from weightspace.nets.predict import predict_members
 
 MODES_HELP = "sample, central, best-of-K, each optionally +head"
 HEAD_SUFFIX = "+head"
@@ -84,7 +85,7 @@ def generator_methods(ctx: ZooContext, gen, path: str | Path, name: str, modes, 
     for mode in modes:
         draws = parse_mode(mode)
         head = mode.endswith(HEAD_SUFFIX)
-        if head and not hasattr(ctx.arch, "fit_head"):
+        if head and not ctx.arch.head_refit:
             raise WeightspaceError(f"generator mode {mode!r} refits a head, which {ctx.spec.arch} networks do not have; drop '+head'.")
         what = {0: "its central (deterministic) output", 1: "one random sample"}.get(
             draws, f"the lowest support-loss of {draws} samples")
@@ -128,4 +129,4 @@ def _draw(ctx: ZooContext, gen, task, draws: int, seed: int, head: bool = False)
     if draws > 1:
         best = int(predict_members(ctx.arch, stacked, task.support_x, task.support_y)[1].argmin())
     weights = {n: v[best] for n, v in stacked.items()}
-    return ctx.arch.fit_head(weights, task.support_x, task.support_y) if head else weights
+    return fit_head(ctx.arch, weights, task.support_x, task.support_y) if head else weights

@@ -28,6 +28,7 @@ from weightspace.errors import WeightspaceError
 from weightspace.evaluate.context import load_context
 from weightspace.evaluate.distributed import check_backend, open_finetune_pool, pool_slots
 from weightspace.evaluate.contenders import above_reference, above_reference_sentence, best_fewshot
+from weightspace.evaluate.feature_baselines import feature_methods
 from weightspace.evaluate.finetuning import CVGrid, finetune_methods, step_seconds, tuned_finetune_method
 from weightspace.evaluate.generated import (
     generator_methods,
@@ -89,13 +90,10 @@ def finetune_config(ctx, cfg: EvalConfig) -> FinetuneConfig:
 
 
 def arch_methods(ctx, ranked, seed: int) -> list:
-    """Baselines that only make sense for one kind of weight space: for LoRA adapters of the
-    frozen MiniLM, the frozen-embedding probe, a support-set LoRA and task arithmetic / TIES."""
-    if ctx.spec.arch == "lora-minilm":
-        from weightspace.text.lora_methods import lora_methods
-
-        return lora_methods(ctx, ranked, seed)
-    return []
+    """Baselines an architecture's declared capabilities call for: with a head refitted on its
+    features (``arch.head_refit``; LoRA), the frozen-feature probe, a support-set member and task
+    arithmetic / TIES merged under a refitted head (evaluate/feature_baselines.py)."""
+    return feature_methods(ctx, seed) if ctx.arch.head_refit else []
 
 
 def check_config(cfg: EvalConfig) -> None:

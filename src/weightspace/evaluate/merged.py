@@ -1,59 +1,105 @@
-"""Task arithmetic and TIES-merging of a shared-start zoo's members, as baselines (kind
-``merging``) for any architecture whose members share a frame.
+"""Task arithmetic and TIES-merging of a zoo's members, as baselines (kind ``merging``), for every
+architecture (the maths: adapt/task_vectors.py).
 
-The task vectors are τ_i = θ_i − θ_0 against the shared pretrained start (a zoo trained from
-independent inits has no common start to subtract; its members' mean is what ``zoo-mean``
-already reports). Both merges are computed once; per held-out task, λ is picked from a grid by
-the support-set loss, which is all a user with that task's support set could do.
+The task vectors are τ_i = θ_i − θ_0 against the shared pretrained start, and ΔW for low-rank
+pairs (LoRA), whose members all start at ΔW = 0. A zoo trained from independent inits has no
+common start to subtract (its members' mean is what ``zoo-mean`` already reports), so tensors
+outside the low-rank pairs can be merged only in a shared-start zoo. Both merges are computed
+once (``setup_seconds``); per held-out task, λ is picked from a grid by the support-set loss,
+which is all a user with that task's support set could do. For an architecture whose head is
+refitted per task (``arch.head_refit``) the head is not merged: each candidate gets a head fitted
+on the support set (adapt.head_refit), and λ is picked by that head's support loss.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Callable, Sequence
+from typing import Sequence
 
-import torch
-
-from weightspace.adapt.task_vectors import TIES_KEEP, task_arithmetic, ties_merge
+from weightspace.adapt.head_refit import refit_head
+from weightspace.adapt.multitask import head_names
+from weightspace.adapt.task_vectors import TIES_KEEP, MergedWeights, TaskVectors, plain_tensors, task_arithmetic, ties_merge
 from weightspace.evaluate.context import ZooContext
-from weightspace.evaluate.methods import Method, Weights, shared_base
-from weightspace.evaluate.predict import predict_members
+from weightspace.evaluate.methods import Method, shared_base
+from weightspace.nets.predict import predict_members
 from weightspace.spec import stack_members
 
-# λ grids (as for LoRA zoos): arithmetic in units of 1/M, so 1 is the mean task vector; TIES at
-# the scale of one task vector (the paper's λ ≈ 1).
-ARITHMETIC_GRID = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
-TIES_GRID = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+# λ grids, wide enough that the support-loss minimum fell inside them on a 24-member chatterbot zoo
+# (small λ tends to the start, i.e. the frozen model's probe for LoRA; large λ distorts it).
+ARITHMETIC_GRID = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)  # λ x M: 1 is the mean task vector
+TIES_GRID = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)  # the TIES vector has one task vector's scale (paper: λ≈1)
 
 
 def task_vector_methods(ctx: ZooContext, keep: float = TIES_KEEP) -> list[Method]:
-    base = shared_base(ctx)
-    if base is None or ctx.arch.features_dim is not None:  # no common start; LoRA zoos merge their own way
+    """The merges of a shared-start zoo. An architecture with a refitted head reports them with
+    its feature baselines instead (feature_baselines.py), where they have always been listed."""
+    return [] if ctx.arch.head_refit else merge_methods(ctx, keep)
+
+
+def merge_methods(ctx: ZooContext, keep: float = TIES_KEEP) -> list[Method]:
+    """[task-arithmetic, ties], or [] when the zoo has no start to take task vectors from."""
+    skip = head_names(ctx.arch) if ctx.arch.head_refit else ()
+    start = shared_base(ctx) if plain_tensors(ctx.arch, skip) else None
+    if start is None and plain_tensors(ctx.arch, skip):
         return []
+    vectors = TaskVectors(ctx.arch, ctx.params, start, skip)
     m = len(ctx.records)
-    vectors = [{n: ctx.params[n][i] - base[n] for n in ctx.spec.names} for i in range(m)]
-    arithmetic = Method("task-arithmetic", "merging", "task arithmetic",
-                        f"Ilharco et al. 2023: the shared start + λ · Σ τ_i over the {m} zoo task vectors, "
-                        f"λ from {{{', '.join(f'{c:g}' for c in ARITHMETIC_GRID)}}}/M picked per task by support loss",
-                        info={"members": m, "lambda": []})
-    ties = Method("ties", "merging", f"TIES-merging (keep {keep:g})",
-                  f"Yadav et al. 2023: each task vector trimmed to its top {keep:.0%} entries, signs elected, agreeing "
-                  "entries averaged, the shared start + λ · that; λ picked per task by support loss",
-                  info={"members": m, "keep": keep, "lambda": []})
+    (arithmetic, ties) = _methods(ctx, m, keep)
     for method, merge, grid in ((arithmetic, task_arithmetic, [c / m for c in ARITHMETIC_GRID]),
                                 (ties, lambda v: ties_merge(v, keep), list(TIES_GRID))):
         began = time.perf_counter()
-        merged = merge(vectors)
+        merged = MergedWeights(ctx.arch, merge(vectors), start, skip)
         method.setup_seconds = time.perf_counter() - began
-        _add_per_task(ctx, method, base, merged, grid)
+        if ctx.arch.head_refit:
+            _pick_with_refitted_head(ctx, method, merged, grid)
+        else:
+            _pick_by_support_loss(ctx, method, merged, grid)
     return [arithmetic, ties]
 
 
-def _add_per_task(ctx: ZooContext, method: Method, base: Weights, merged: Weights, grid: Sequence[float]) -> None:
-    candidates = stack_members(({n: base[n] + lam * merged[n] for n in ctx.spec.names} for lam in grid), ctx.spec)
+def _methods(ctx: ZooContext, m: int, keep: float) -> tuple[Method, Method]:
+    """The two methods, described for what they merge (low-rank ΔW or whole networks)."""
+    if not ctx.arch.low_rank_pairs():
+        arithmetic = Method("task-arithmetic", "merging", "task arithmetic",
+                            f"Ilharco et al. 2023: the shared start + λ · Σ τ_i over the {m} zoo task vectors, "
+                            f"λ from {{{', '.join(f'{c:g}' for c in ARITHMETIC_GRID)}}}/M picked per task by support loss",
+                            info={"members": m, "lambda": []})
+        ties = Method("ties", "merging", f"TIES-merging (keep {keep:g})",
+                      f"Yadav et al. 2023: each task vector trimmed to its top {keep:.0%} entries, signs elected, agreeing "
+                      "entries averaged, the shared start + λ · that; λ picked per task by support loss",
+                      info={"members": m, "keep": keep, "lambda": []})
+        return arithmetic, ties
+    rank = ctx.arch.spec().shapes[ctx.arch.low_rank_pairs()[0].a][0]
+    picked = ("support-set loss of a logistic-regression head fitted on the support embeddings under the merged adapter"
+              if ctx.arch.head_refit else "support-set loss")
+    arithmetic = Method(
+        "task-arithmetic", "merging", "task arithmetic (rank-r SVD)",
+        f"Ilharco et al. 2023: λ · Σ ΔW_i over the {m} zoo task vectors, truncated back to rank {rank} by SVD "
+        f"(the sum has higher rank); λ from {{{', '.join(f'{c:g}' for c in ARITHMETIC_GRID)}}}/M picked per task by the "
+        f"{picked}", info={"members": m, "lambda_grid": [c / m for c in ARITHMETIC_GRID], "lambda": [], "rank": rank})
+    ties = Method(
+        "ties", "merging", f"TIES-merging (top {keep:.0%}, rank-r SVD)",
+        f"Yadav et al. 2023: each of the {m} zoo task vectors trimmed to its top {keep:.0%} magnitudes, a sign elected "
+        "per entry by summed magnitude, the agreeing entries averaged (disjoint mean), scaled by λ; truncated back to "
+        f"rank {rank} by SVD; λ from {{{', '.join(f'{c:g}' for c in TIES_GRID)}}} picked per task by the {picked}",
+        info={"members": m, "keep": keep, "lambda_grid": list(TIES_GRID), "lambda": [], "rank": rank})
+    return arithmetic, ties
+
+
+def _pick_by_support_loss(ctx: ZooContext, method: Method, merged: MergedWeights, grid: Sequence[float]) -> None:
+    candidates = stack_members((merged.at(lam) for lam in grid), ctx.spec)
     for task in ctx.tasks:
         began = time.perf_counter()
         _, loss = predict_members(ctx.arch, candidates, task.support_x, task.support_y)
         best = int(loss.argmin())
         method.add({n: candidates[n][best].clone() for n in ctx.spec.names}, time.perf_counter() - began)
         method.info["lambda"].append(grid[best])
+
+
+def _pick_with_refitted_head(ctx: ZooContext, method: Method, merged: MergedWeights, grid: Sequence[float]) -> None:
+    for task in ctx.tasks:
+        began = time.perf_counter()
+        best = min(((*refit_head(ctx.arch, merged.at(lam), task.support_x, task.support_y), lam) for lam in grid),
+                   key=lambda found: found[1])
+        method.add(best[0], time.perf_counter() - began, None)
+        method.info["lambda"].append(best[2])

@@ -12,13 +12,13 @@ Kinds (the ``kind`` field of every method, used by the verdict and the report):
                     averages of random members, per-coordinate and PCA Gaussians
 - ``finetune``      fine-tuning from the best zoo start or from generated weights (finetuning.py)
 - ``fewshot``       trained from scratch on the support set only (LoRA zoos: the frozen-embedding
-                    probe and a support-set LoRA; text/lora_methods.py)
+                    probe and a support-set LoRA; feature_baselines.py)
 - ``majority``      predicts the most frequent class of the task's training labels for every
                     input: the floor that accuracy on an imbalanced subset task must clear
 - ``multitask``     one network trained jointly on the zoo tasks' data, told the task by its
                     descriptor (adapt/multitask.py): the non-generative use of the same zoo
 - ``merging``       one model merged from all zoo members' task vectors (task arithmetic, TIES;
-                    merged.py for shared-start zoos, text/lora_methods.py for LoRA), a baseline
+                    merged.py, for shared-start zoos and LoRA's ΔW alike), a baseline
                     to beat like the memorization ones
 """
 
@@ -156,7 +156,7 @@ def multitask_methods(ctx: ZooContext, max_tasks: int = 128, steps: int = 0, see
     members' steps, since it serves every task at once)."""
     from weightspace.adapt.multitask import fit_multitask, head_names
 
-    if ctx.arch.features_dim is not None:  # heads refitted per task (LoRA): the probe baselines cover it
+    if ctx.arch.head_refit:  # heads refitted per task (LoRA): the probe baselines cover it
         return []
     try:
         head_names(ctx.arch)

@@ -29,7 +29,7 @@ import torch
 from weightspace.evaluate.context import ZooContext
 from weightspace.evaluate.cost import training_flops
 from weightspace.evaluate.methods import Method, Weights, shared_base
-from weightspace.evaluate.predict import accuracy_per_member
+from weightspace.nets.predict import accuracy_per_member
 
 RECIPES = ("scratch", "shared-start")
 

@@ -15,7 +15,7 @@ import torch
 from weightspace.evaluate.context import ZooContext
 from weightspace.evaluate.methods import Method
 from weightspace.evaluate.novelty import error_iou_max
-from weightspace.evaluate.predict import predict_members
+from weightspace.nets.predict import predict_members
 from weightspace.spec import stack_members
 
 

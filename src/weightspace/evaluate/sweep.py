@@ -15,7 +15,7 @@ import json
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 
@@ -159,11 +159,12 @@ def _size_record(results: Mapping[str, Any], zoo_members: int, fit_seconds: floa
 
 def run_sweep(zoo_dir: str | Path, sizes: Sequence[int], out_dir: str | Path, generator: str = "hypernet",
               condition: str = "support", generator_options: Mapping[str, Any] | None = None, eval_tasks: int = 0,
-              seed: int = 0, progress: bool = True, console=None) -> dict[str, Any]:
-    """Run (or resume) the sweep; returns what OUT/sweep.json holds."""
+              seed: int = 0, progress: bool = True, console=None, write_report: Callable | None = None) -> dict[str, Any]:
+    """Run (or resume) the sweep; returns what OUT/sweep.json holds. ``write_report(out, results,
+    sweep=, title=)`` (report.html's, which the CLI passes: report/ sits above evaluate/) writes
+    OUT/report.html from the largest size's results."""
     from weightspace.evaluate.context import recorded_train_config
     from weightspace.evaluate.harness import EvalConfig, evaluate, write_results
-    from weightspace.report.html import write_report
 
     torch.set_num_threads(1)  # small nets, long run: one thread (see demo.py)
     out = Path(out_dir)
@@ -210,5 +211,6 @@ def run_sweep(zoo_dir: str | Path, sizes: Sequence[int], out_dir: str | Path, ge
                                     "generator_options": options, "eval_tasks": eval_tasks}, seed=seed),
     }
     atomic_write_json(out / "sweep.json", sweep)
-    write_report(out, results, sweep=sweep, title=f"weightspace zoo-size sweep: {generator}")
+    if write_report is not None:
+        write_report(out, results, sweep=sweep, title=f"weightspace zoo-size sweep: {generator}")
     return sweep

@@ -32,7 +32,8 @@ from torch import nn
 
 from weightspace.errors import WeightspaceError
 from weightspace.io import atomic_write_json, load_safetensors, save_safetensors
-from weightspace.text.lora_arch import HIDDEN, MODULES, LoRAMiniLM
+from weightspace.nets.lora_minilm import LoRAMiniLM
+from weightspace.nets.lora_minilm.base_model import HIDDEN, MODULES, PAD_ID, load_bert, mean_pool
 
 PREFIX = "base_model.model."
 ENCODER = "bert"  # attribute of SentenceClassifier holding the BertModel
@@ -153,14 +154,10 @@ class SentenceClassifier(nn.Module):
 
     def __init__(self, n_classes: int = 2):
         super().__init__()
-        from weightspace.text.base_model import load_bert
-
         setattr(self, ENCODER, load_bert())
         setattr(self, HEAD, nn.Linear(HIDDEN, n_classes))
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-        from weightspace.text.base_model import PAD_ID, mean_pool
-
         mask = (input_ids != PAD_ID) if attention_mask is None else attention_mask.bool()
         hidden = getattr(self, ENCODER)(input_ids=input_ids, attention_mask=mask.long()).last_hidden_state
         return getattr(self, HEAD)(mean_pool(hidden, mask))

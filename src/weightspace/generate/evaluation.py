@@ -13,6 +13,7 @@ from typing import Mapping, Sequence
 
 import torch
 
+from weightspace.adapt.head_refit import fit_head
 from weightspace.encode.functional import members_loss
 from weightspace.generate.base import Generator
 from weightspace.generate.sampling import generate_weights
@@ -47,9 +48,9 @@ def generated_accuracy(gen: Generator, tasks: Sequence[Task], seed: int = 0, det
 @torch.no_grad()
 def central_with_head(gen: Generator, task: Task, seed: int = 0) -> dict[str, torch.Tensor]:
     """The generator's central output for ``task`` with its head refitted on the task's support
-    set (the ``+head`` mode), for architectures with ``fit_head``: one network, unstacked."""
+    set (the ``+head`` mode), for architectures with ``head_refit``: one network, unstacked."""
     params = {k: v[0] for k, v in gen.sample(gen.encode_condition(task), 1, seed, True).items()}
-    return gen.arch.fit_head(params, task.support_x, task.support_y)
+    return fit_head(gen.arch, params, task.support_x, task.support_y)
 
 
 @torch.no_grad()
@@ -100,7 +101,7 @@ def heldout_summary(gen: Generator, zoo) -> dict:
     acc = generated_accuracy(gen, tasks)
     ref = reference_accuracy(zoo, tasks)
     out = {"tasks": len(tasks), "generated_acc_mean": float(acc.mean()), "reference_acc_mean": None}
-    if hasattr(gen.arch, "fit_head"):  # heads are label-specific: how the weights are used
+    if gen.arch.head_refit:  # heads are label-specific: how the weights are used
         out["generated_head_acc_mean"] = float(generated_head_accuracy(gen, tasks).mean())
     if ref is not None:
         out.update(reference_acc_mean=float(ref.mean()), ratio_mean=float((acc / ref).mean()))

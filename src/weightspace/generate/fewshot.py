@@ -23,7 +23,7 @@ COSINE_SCALE = 10.0
 
 
 def check_features(arch) -> None:
-    if getattr(arch, "features_dim", None) is None:
+    if arch.features_dim is None:
         raise WeightspaceError(
             f"the fewshot objective scores the features a refitted head reads, which {arch.name} networks do not "
             "expose; use objective=task or regression."

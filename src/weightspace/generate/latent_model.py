@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from weightspace.config import option
-from weightspace.distributed.ddp import DataParallel
+from weightspace.generate.data_parallel import DataParallel
 from weightspace.encode.codec import WeightCodec
 from weightspace.encode.modules import seeded
 from weightspace.errors import WeightspaceError

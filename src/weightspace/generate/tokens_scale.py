@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from weightspace.config import option
-from weightspace.distributed.ddp import DataParallel
+from weightspace.generate.data_parallel import DataParallel
 from weightspace.encode.codec import WeightCodec
 from weightspace.encode.modules import seeded
 from weightspace.encode.tokens import LayerTokenizer
@@ -174,7 +174,7 @@ class TokenFlowGenerator(Generator):
         self.net.train()
         source.train(True)
         for step in range(c.steps):
-            # The whole step's randomness, identical in every process (see distributed.ddp).
+            # The whole step's randomness, identical in every process (see generate.data_parallel).
             b = c.batch_size
             members = torch.randint(0, len(zoo), (b,), generator=g)
             which = (torch.randint(0, n_tokens, (b, per_member), generator=g) if per_member < n_tokens

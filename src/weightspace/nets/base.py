@@ -3,13 +3,27 @@
 An architecture is a frozen config dataclass. It builds an ``nn.Module`` whose state-dict names
 are exactly the names of its WeightSpec, so ``torch.func.functional_call(module, params, x)``
 runs any member's weights (and, under ``vmap``, many members at once).
+
+Every optional capability is declared here with its default, so the stages ask the architecture
+instead of probing it (``hasattr``) or testing its name:
+
+- ``features_dim`` (None): width of what the head reads; ``features(params, x)`` and
+  ``module()(x, features=True)`` return it
+- ``head_refit`` (False): the head is label-specific and refitted per task (adapt.head_refit)
+- ``low_rank_pairs()`` (none): tensors whose product is all the network uses, which gives the
+  closed-form common frame (symmetry.canonical.canonical_frame) and ΔW task vectors (adapt.task_vectors)
+- ``member_trainer`` (None: the zoo's batched trainer): how zoo members train (``MemberTrainer``)
+- ``options_for(family)``: the options a family fixes (input shape and classes by default)
+- ``compact_inputs``, ``constant_params``, ``describe``: see each
+
+and every architecture has ``n_classes`` and ``input_shape`` (None where inputs have no fixed shape).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from typing import ClassVar, Mapping
+from typing import Any, ClassVar, Mapping, NamedTuple, Sequence
 
 import torch
 from torch import nn
@@ -20,17 +34,76 @@ from weightspace.spec import WeightSpec, stack_members
 INIT_SCHEMES = ("uniform", "kaiming", "xavier")
 
 
+class LowRankPair(NamedTuple):
+    """Tensors ``a`` (r, d_in) and ``b`` (d_out, r) whose update is ``scale * b @ a`` (a LoRA module)."""
+
+    a: str
+    b: str
+    scale: float
+
+
+class MemberTrainer:
+    """How an architecture's zoo members train when the zoo's batched trainer (zoo.train: one
+    ``TrainConfig``, members stacked under vmap) does not fit it, e.g. adapters of a frozen
+    backbone with their own loop. ``zoo build`` calls it inside its workers, so such zoos keep the
+    one builder's plan, resume checks and backends."""
+
+    config_class: ClassVar[type]  # the settings dataclass, recorded in every member's manifest row
+    init_label: ClassVar[str]  # MemberRecord.init of every member (e.g. "independent:peft")
+
+    def check(self, arch: "Architecture", family, cfg) -> None:
+        """Raise WeightspaceError, before anything is written, if ``family`` cannot train ``arch``."""
+
+    def train_tasks(self, arch: "Architecture", tasks: Sequence, seeds: Sequence[int], cfg) -> list:
+        """One ``(weights, metrics, seconds)`` per (task, seed)."""
+        raise NotImplementedError
+
+    def fit(self, arch: "Architecture", x: torch.Tensor, y: torch.Tensor, seed: int, cfg) -> dict[str, torch.Tensor]:
+        """One member trained on (x, y) alone (the support-set baseline)."""
+        raise NotImplementedError
+
+
 class Architecture:
     name: ClassVar[str]
-    # Width of what the head reads, for architectures whose head is refitted per task (LoRA):
-    # their module's forward(x, features=True) returns it. None: forward gives logits only.
+    n_classes: int
+    input_shape: tuple[int, ...] | None  # one example's shape; None where it varies (token ids)
+    # Width of what the head reads: the module's forward(x, features=True) returns it. None:
+    # forward gives logits only.
     features_dim: ClassVar[int | None] = None
+    # True when the head is label-specific and refitted on each task's support set (needs features_dim).
+    head_refit: ClassVar[bool] = False
+    member_trainer: ClassVar[MemberTrainer | None] = None  # None: zoo.train's batched trainer
+
+    @classmethod
+    def options_for(cls, family) -> dict[str, Any]:
+        """The options a task family fixes (``make_arch(name, **options_for(family), **user_options)``)."""
+        return {"input_shape": family.input_shape, "n_classes": family.n_classes}
+
+    def low_rank_pairs(self) -> tuple[LowRankPair, ...]:
+        """Tensor pairs used only through their product (a GL(r) gauge with a closed-form frame)."""
+        return ()
+
+    def describe(self) -> str:
+        """One line for listings: the name and the options."""
+        opts = {k: v for k, v in self.to_dict().items() if k not in ("name", "input_shape", "n_classes")}
+        return " ".join([self.name, *(f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}" for k, v in opts.items())])
 
     def spec(self) -> WeightSpec:  # pragma: no cover - interface
         raise NotImplementedError
 
     def module(self) -> nn.Module:  # pragma: no cover - interface
         raise NotImplementedError
+
+    @torch.no_grad()
+    def features(self, params: Mapping[str, torch.Tensor], x: torch.Tensor, batch: int = 256) -> torch.Tensor:
+        """(N, features_dim) what the head reads for N inputs under ``params`` (the head itself is
+        not needed): the module's forward(x, features=True), ``batch`` inputs at a time."""
+        if self.features_dim is None:
+            raise WeightspaceError(f"{self.name} networks expose no features (features_dim is None).")
+        module = self.module()
+        out = [torch.func.functional_call(module, dict(params), (x[s:s + batch],), {"features": True})
+               for s in range(0, x.shape[0], batch)]
+        return torch.cat(out) if out else torch.zeros(0, self.features_dim)
 
     def compact_inputs(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` (..., *input_shape) without what no example in it uses (padding), for batches
@@ -43,8 +116,7 @@ class Architecture:
         taken to be the output bias when its shape is (n_classes,), which becomes one-hot."""
         spec = self.spec()
         last = spec.tensors[-1]
-        n_classes = getattr(self, "n_classes", None)
-        if not last.name.endswith("bias") or last.shape != (n_classes,):
+        if not last.name.endswith("bias") or last.shape != (self.n_classes,):
             return None
         params = {t.name: torch.zeros(t.shape) for t in spec.tensors}
         params[last.name][label] = 1.0

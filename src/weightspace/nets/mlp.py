@@ -31,6 +31,9 @@ class MLP(Architecture):
     def widths(self) -> tuple[int, ...]:
         return (math.prod(self.input_shape), *self.hidden, self.n_classes)
 
+    def describe(self) -> str:
+        return f"{self.name} {'-'.join(map(str, self.widths))}"
+
     def spec(self) -> WeightSpec:
         w = self.widths
         tensors, groups = [], []

@@ -13,14 +13,14 @@ import torch
 from safetensors.torch import save as safetensors_bytes
 
 from weightspace.nets.base import Architecture
+from weightspace.nets.lora_minilm import LoRAMiniLM
 
 SAFETENSORS_MEDIA = "application/octet-stream"
 ZIP_MEDIA = "application/zip"
 
 
 def is_lora(arch: Architecture) -> bool:
-    from weightspace.text.lora_arch import LoRAMiniLM  # light module: no transformers import
-
+    """Whether a generator's weights can be written as PEFT adapters (export/peft.py)."""
     return isinstance(arch, LoRAMiniLM)
 
 

@@ -78,7 +78,7 @@ class WeightService:
 
     def metadata(self) -> dict:
         s = self.settings
-        shape = getattr(self.arch, "input_shape", None)
+        shape = self.arch.input_shape
         return {
             "generator": self.name,
             "paper": self.paper,
@@ -87,7 +87,7 @@ class WeightService:
             "condition_kind": self.encoder_kind,
             "condition_encoder": self.encoder_name,
             "input_shape": list(shape) if shape is not None else None,
-            "classes": getattr(self.arch, "n_classes", None),
+            "classes": self.arch.n_classes,
             "version": weightspace.__version__,
             "generator_version": self.config.get("version"),
             "formats": self.formats(),

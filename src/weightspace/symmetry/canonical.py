@@ -10,7 +10,8 @@
   order. GroupNorm blocks stay whole: units sort inside each block, blocks sort by their summed key.
 - LoRA gauge: B A is unchanged by A -> G A, B -> B G^-1 for any invertible G; the canonical
   factors come from the SVD of B A: B' = U sqrt(S), A' = sqrt(S) V^T, each singular pair's sign
-  fixed so that the largest-magnitude entry of U's column is positive.
+  fixed so that the largest-magnitude entry of U's column is positive. ``canonical_frame``
+  applies it to every pair an architecture declares (``Architecture.low_rank_pairs``).
 
 For generic weights the result is exact: canonicalize(P theta) == canonicalize(theta) and
 canonicalize(scaled theta) == canonicalize(theta) up to float rounding. Keys that tie (duplicate
@@ -24,6 +25,7 @@ from typing import Mapping
 import torch
 
 from weightspace.errors import WeightspaceError
+from weightspace.nets.base import Architecture
 from weightspace.spec import PermGroup, WeightSpec
 from weightspace.symmetry.permute import apply_permutation, apply_scaling, group_order
 
@@ -133,3 +135,16 @@ def lora_canonical(A: torch.Tensor, B: torch.Tensor) -> tuple[torch.Tensor, torc
         b_new = torch.cat([b_new, b_new.new_zeros(*b_new.shape[:-1], r - k)], dim=-1)
         a_new = torch.cat([a_new, a_new.new_zeros(*a_new.shape[:-2], r - k, a_new.shape[-1])], dim=-2)
     return a_new.to(A.dtype), b_new.to(B.dtype)
+
+
+def canonical_frame(arch: Architecture | None, stacked: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor] | None:
+    """Members in the closed-form frame their architecture declares, or None where it declares
+    none (then a common frame has to be searched for: align_zoo). Every ``arch.low_rank_pairs()``
+    pair is gauge-fixed by ``lora_canonical``, so equal products mean equal tensors."""
+    pairs = arch.low_rank_pairs() if arch is not None else ()
+    if not pairs:
+        return None
+    out = dict(stacked)
+    for pair in pairs:
+        out[pair.a], out[pair.b] = lora_canonical(stacked[pair.a], stacked[pair.b])
+    return out

@@ -19,7 +19,7 @@ import hashlib
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -64,18 +64,29 @@ def member_seed(base_seed: int, task_id: str, replica: int) -> int:
     return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
 
 
-def plan_jobs(family, seeds_per_task: int, include_heldout: bool, base_seed: int = 0) -> list[Job]:
+def plan_jobs(family, seeds_per_task: int, include_heldout: bool, base_seed: int = 0,
+              task_ids: Sequence[str] | None = None) -> list[Job]:
+    """Every (task, seed) member in plan order; ``task_ids`` keeps only those tasks (a quick subset)."""
     splits = [("zoo", family.zoo_task_ids())] + ([("heldout", family.heldout_task_ids())] if include_heldout else [])
-    return [Job(t, member_seed(base_seed, t, j), split) for split, ids in splits for t in ids for j in range(seeds_per_task)]
+    jobs = [Job(t, member_seed(base_seed, t, j), split) for split, ids in splits for t in ids for j in range(seeds_per_task)]
+    if task_ids is None:
+        return jobs
+    unknown = sorted(set(task_ids) - {j.task_id for j in jobs})
+    if unknown:
+        raise WeightspaceError(f"task {unknown[0]!r} is not in the planned tasks of this family.")
+    return [j for j in jobs if j.task_id in set(task_ids)]
 
 
 def build_zoo(out_dir: str | Path, family, arch: Architecture, train_cfg, seeds_per_task: int = 1,
               init: str = "independent", pretrain_steps: int = 600, chunk_size: int = 32, workers: int = 2,
               include_heldout: bool = False, progress: bool = True, seed: int = 0,
-              card_extra: dict[str, Any] | None = None, backend: str = "local", address: str | None = None) -> Zoo:
+              card_extra: dict[str, Any] | None = None, backend: str = "local", address: str | None = None,
+              task_ids: Sequence[str] | None = None) -> Zoo:
     """Train (or finish training) a zoo in ``out_dir`` and return it opened.
 
-    ``family`` is a TaskFamily and ``train_cfg`` a TrainConfig. ``workers`` = 0 trains in this
+    ``family`` is a TaskFamily and ``train_cfg`` a TrainConfig, or the config of the architecture's
+    own ``member_trainer`` (LoRA: LoRATrainConfig), which then trains every chunk with the same
+    plan, resume rules and backends. ``task_ids`` restricts the plan. ``workers`` = 0 trains in this
     process (with one torch thread), otherwise in that many worker processes. ``backend="ray"``
     trains the chunks on the Ray cluster at ``address`` instead (None: a local Ray instance),
     one CPU per chunk; the zoo is the same as a local build's. ``card_extra`` adds entries to
@@ -94,11 +105,11 @@ def build_zoo(out_dir: str | Path, family, arch: Architecture, train_cfg, seeds_
     config = {"family": family.to_dict(), "arch": arch.to_dict(), "train": to_dict(train_cfg),
               "seeds_per_task": seeds_per_task, "init": init, "pretrain_steps": pretrain_steps if init == "shared" else None,
               "include_heldout": include_heldout, "seed": seed, "chunk_size": chunk_size, "workers": workers,
-              "backend": backend}
-    check_config(train_cfg)  # before anything is written
+              "backend": backend, **({"task_ids": list(task_ids)} if task_ids is not None else {})}
+    _check_training(arch, family, train_cfg, init)  # before anything is written
     # Read one task's data before creating the store: a missing or damaged dataset is reported
     # without leaving an empty zoo directory behind (tasks are cached, so this costs nothing later).
-    first = plan_jobs(family, 1, include_heldout, seed)[:1]
+    first = plan_jobs(family, 1, include_heldout, seed, task_ids)[:1]
     if first:
         family.task(first[0].task_id)
     resuming = (Path(out_dir) / "zoo.json").is_file()
@@ -110,7 +121,7 @@ def build_zoo(out_dir: str | Path, family, arch: Architecture, train_cfg, seeds_
         if resuming:
             _note_resume(zoo, config)
         _train_missing(zoo, family, arch, train_cfg, seeds_per_task, init, pretrain_steps, chunk_size, workers,
-                       include_heldout, progress, seed, backend, address)
+                       include_heldout, progress, seed, backend, address, task_ids)
     finally:
         torch.set_num_threads(threads)
         zoo.release_lock()
@@ -119,12 +130,13 @@ def build_zoo(out_dir: str | Path, family, arch: Architecture, train_cfg, seeds_
 
 def _train_missing(zoo: Zoo, family, arch: Architecture, train_cfg, seeds_per_task: int, init: str, pretrain_steps: int,
                    chunk_size: int, workers: int, include_heldout: bool, progress: bool, seed: int,
-                   backend: str = "local", address: str | None = None) -> None:
-    base_path, init_label = None, f"independent:{train_cfg.init_scheme}"
+                   backend: str = "local", address: str | None = None, task_ids: Sequence[str] | None = None) -> None:
+    trainer = arch.member_trainer
+    base_path, init_label = None, trainer.init_label if trainer else f"independent:{train_cfg.init_scheme}"
     if init == "shared":
         base_path, sha = _shared_base(zoo, family, arch, train_cfg, pretrain_steps, seed)
         init_label = f"shared:{sha}"
-    plan = plan_jobs(family, seeds_per_task, include_heldout, seed)
+    plan = plan_jobs(family, seeds_per_task, include_heldout, seed, task_ids)
     done = zoo.keys()
     jobs = [j for j in plan if member_key(j.task_id, j.seed, train_cfg.steps) not in done]
     chunks = [jobs[i:i + chunk_size] for i in range(0, len(jobs), chunk_size)]
@@ -136,6 +148,20 @@ def _train_missing(zoo: Zoo, family, arch: Architecture, train_cfg, seeds_per_ta
             records, tensors = _chunk_records(chunk, result, train_cfg, init_label)
             zoo.add(records, tensors)
             bar.advance(len(chunk))
+
+
+def _check_training(arch: Architecture, family, train_cfg, init: str) -> None:
+    trainer = arch.member_trainer
+    if trainer is None:
+        check_config(train_cfg)
+        return
+    if init == "shared":
+        raise WeightspaceError(f"{arch.name} members train with their own trainer from {trainer.init_label}; "
+                               "--init shared is for networks of the batched trainer.")
+    if not isinstance(train_cfg, trainer.config_class):
+        raise WeightspaceError(f"{arch.name} members train with a {trainer.config_class.__name__}, "
+                               f"not a {type(train_cfg).__name__}.")
+    trainer.check(arch, family, train_cfg)
 
 
 # ----- resume bookkeeping ------------------------------------------------------------------
@@ -199,24 +225,33 @@ def train_chunk(payload: dict) -> dict:
 
     arch = arch_from_dict(payload["arch"])
     family = cached_family(payload["family"])
-    cfg = from_mapping(TrainConfig, payload["train"], where="train config")
+    trainer = arch.member_trainer
+    cfg = from_mapping(trainer.config_class if trainer else TrainConfig, payload["train"], where="train config")
     tasks = [family.task(t) for t, _ in payload["jobs"]]
-    init = None if payload["base"] is None else load_safetensors(payload["base"])[0]
-    res = train_members(arch, tasks, [s for _, s in payload["jobs"]], cfg, init=init)
+    seeds = [s for _, s in payload["jobs"]]
     as_np = lambda d: {k: v.detach().cpu().numpy() for k, v in d.items()}  # noqa: E731
+    descriptors = [tuple(float(v) for v in t.descriptor) for t in tasks]
+    if trainer is not None:  # the architecture's own loop, one member at a time; each member timed alone
+        members = trainer.train_tasks(arch, tasks, seeds, cfg)
+        final = {n: torch.stack([p[n] for p, _, _ in members]) for n in arch.spec().names}
+        return {"final": as_np(final), "metrics": [dict(m) for _, m, _ in members], "snapshots": [],
+                "seconds": float(sum(s for _, _, s in members)), "member_seconds": [float(s) for _, _, s in members],
+                "descriptors": descriptors}
+    init = None if payload["base"] is None else load_safetensors(payload["base"])[0]
+    res = train_members(arch, tasks, seeds, cfg, init=init)
     return {"final": as_np(res.final), "metrics": [dict(m) for m in res.metrics], "seconds": float(res.seconds),
-            "snapshots": [(int(step), as_np(p)) for step, p in res.snapshots],
-            "descriptors": [tuple(float(v) for v in t.descriptor) for t in tasks]}
+            "snapshots": [(int(step), as_np(p)) for step, p in res.snapshots], "descriptors": descriptors}
 
 
 def _chunk_records(chunk: list[Job], result: dict, cfg, init_label: str) -> tuple[list[MemberRecord], dict]:
     """Final members first, then each kept snapshot; all go into one shard."""
     optimizer = to_dict(cfg)
-    per_member = result["seconds"] / len(chunk)  # the chunk trains its members together
+    # a batched chunk trains its members together; a member trainer times each member alone
+    seconds = result.get("member_seconds") or [result["seconds"] / len(chunk)] * len(chunk)
     records, blocks = [], [result["final"]]
     for i, job in enumerate(chunk):
         records.append(MemberRecord(member_key(job.task_id, job.seed, cfg.steps), job.task_id, result["descriptors"][i],
-                                    job.seed, init_label, optimizer, result["metrics"][i], per_member, cfg.steps, True, job.split))
+                                    job.seed, init_label, optimizer, result["metrics"][i], seconds[i], cfg.steps, True, job.split))
     for step, params in result["snapshots"]:
         if step == cfg.steps:  # the final record already holds these weights
             continue

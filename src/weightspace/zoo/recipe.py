@@ -73,7 +73,7 @@ def check_task(arch: Architecture, task: Task, seed: int, where: str) -> None:
     """Raise WeightspaceError if ``task`` or ``seed`` cannot train a member of ``arch``."""
     if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or seed < 0:
         raise WeightspaceError(f"{where}: seed {seed!r} is not a non-negative integer.")
-    expected = tuple(getattr(arch, "input_shape", task.input_shape))
+    expected = task.input_shape if arch.input_shape is None else tuple(arch.input_shape)
     if task.input_shape != expected:
         raise WeightspaceError(
             f"{where}: task {task.task_id!r} has inputs shaped {task.input_shape}, the {arch.name} expects {expected}."

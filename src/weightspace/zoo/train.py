@@ -105,7 +105,7 @@ def evaluate_members(arch: Architecture, params_stacked: Params, x: torch.Tensor
     spec = arch.spec()
     spec.validate(params_stacked, stacked=True, where="evaluated weights", check_finite=False)
     m = params_stacked[spec.names[0]].shape[0]
-    in_shape = tuple(getattr(arch, "input_shape", x.shape[1:]))
+    in_shape = tuple(x.shape[1:]) if arch.input_shape is None else tuple(arch.input_shape)
     shared = tuple(x.shape[1:]) == in_shape
     if not shared and (tuple(x.shape[2:]) != in_shape or x.shape[0] != m):
         raise WeightspaceError(f"evaluation inputs shaped {tuple(x.shape)} fit neither (N, *{in_shape}) nor ({m}, N, *{in_shape}).")

@@ -6,26 +6,32 @@ import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
 
+from text_stack import require_text_stack
+
+require_text_stack()
+from text_stack import model  # noqa: E402,F401  (fixtures)
+
 from weightspace.config import to_dict
 from weightspace.errors import WeightspaceError
-from weightspace.evaluate.predict import predict_members
+from weightspace.nets.predict import predict_members
 from weightspace.nets.mlp import MLP
-from weightspace.text.base_model import mean_pool
-from weightspace.text.lora import delta_weights, split_hidden
-from weightspace.text.lora_arch import LoRAMiniLM
-from weightspace.text.lora_methods import (
-    ARITHMETIC_GRID, TIES_GRID, TaskVectors, adapters_from_delta, fit_head, lora_methods, probe_method, rank_r_factors,
-    scale_adapters, support_lora_method, task_arithmetic, ties_merge, trim,
-)
-from weightspace.text.lora_train import LoRATrainConfig
+from weightspace.nets.lora_minilm.base_model import mean_pool
+from weightspace.nets.lora_minilm.forward import delta_weights, split_hidden
+from weightspace.nets.lora_minilm import LoRAMiniLM
+from weightspace.adapt.head_refit import logistic_head
+from weightspace.adapt.task_vectors import MergedWeights, TaskVectors, rank_r_factors, task_arithmetic, ties_merge, trim
+from weightspace.evaluate.feature_baselines import feature_methods, frozen_weights, probe_method, support_fit_method
+from weightspace.evaluate.merged import ARITHMETIC_GRID, TIES_GRID
+from weightspace.nets.lora_minilm.train import LoRATrainConfig
 from weightspace.zoo.manifest import MemberRecord
 
 ARCH = LoRAMiniLM(inputs="hidden")
+HEAD = ("head.weight", "head.bias")  # refitted per task, so never merged
 
 
 @pytest.fixture(scope="module")
 def hidden_tasks():
-    from weightspace.text.family import ChatterbotFamily
+    from weightspace.tasks.chatterbot import ChatterbotFamily
 
     torch.set_num_threads(1)
     fam = ChatterbotFamily(inputs="hidden", max_per_class=24, support_per_class=4)
@@ -60,7 +66,7 @@ def frozen_embeddings(model, x: torch.Tensor) -> torch.Tensor:
 # ----- the probe as a LoRA set ------------------------------------------------------------------
 def test_probe_as_lora_reproduces_sklearn(hidden_tasks, model):
     task = hidden_tasks[0]
-    probe = probe_method(fake_context([task]), model)
+    probe, = probe_method(fake_context([task]), frozen_weights(ARCH))
     weights = probe.weights[0]
     assert all(weights[k].abs().sum() == 0 for k in weights if "lora_" in k)  # ΔW = 0
     clf = LogisticRegression(C=1.0, max_iter=1000).fit(frozen_embeddings(model, task.support_x).double().numpy(),
@@ -76,12 +82,12 @@ def test_probe_as_lora_reproduces_sklearn(hidden_tasks, model):
     assert probe.seconds[0] > 0 and probe.kind == "fewshot"
 
 
-def test_fit_head_multiclass_with_an_absent_class():
+def test_logistic_head_multiclass_with_an_absent_class():
     g = torch.Generator().manual_seed(0)
     emb = torch.randn(30, 5, generator=g)
     y = torch.tensor([0, 2, 3] * 10)
     emb[y == 2] += 2.0
-    weight, bias = fit_head(emb, y, n_classes=4)
+    weight, bias = logistic_head(emb, y, n_classes=4)
     clf = LogisticRegression(max_iter=1000).fit(emb.double().numpy(), y.numpy())
     probe = torch.randn(50, 5, generator=g)
     logits = probe @ weight.T + bias
@@ -90,9 +96,9 @@ def test_fit_head_multiclass_with_an_absent_class():
                        atol=1e-5)
 
 
-def test_fit_head_needs_two_classes():
+def test_logistic_head_needs_two_classes():
     with pytest.raises(WeightspaceError, match="2 classes"):
-        fit_head(torch.randn(4, 3), torch.ones(4, dtype=torch.long), 2)
+        logistic_head(torch.randn(4, 3), torch.ones(4, dtype=torch.long), 2)
 
 
 # ----- merging maths ----------------------------------------------------------------------------
@@ -122,13 +128,13 @@ def test_ties_matches_a_hand_computation():
 
 def test_task_arithmetic_of_one_member_recovers_its_delta():
     member = random_members(ARCH, 1, seed=3)
-    vectors = TaskVectors(ARCH, member)
+    vectors = TaskVectors(ARCH, member, skip=HEAD)
     assert len(vectors) == 1
-    adapters = scale_adapters(adapters_from_delta(ARCH, task_arithmetic(vectors)), 1.0)
+    adapters = MergedWeights(ARCH, task_arithmetic(vectors), skip=HEAD).at(1.0)
     original = delta_weights(ARCH, {k: v[0] for k, v in member.items()})
     for key, delta in delta_weights(ARCH, adapters).items():
         assert torch.allclose(delta, original[key], atol=1e-5)
-    sums = task_arithmetic(TaskVectors(ARCH, random_members(ARCH, 3)))
+    sums = task_arithmetic(TaskVectors(ARCH, random_members(ARCH, 3), skip=HEAD))
     assert all(torch.linalg.matrix_rank(s).item() > ARCH.rank for s in sums.values())  # why truncation is needed
 
 
@@ -151,7 +157,7 @@ def test_truncation_is_the_best_rank_r_approximation():
 # ----- every method, end to end -----------------------------------------------------------------
 def test_every_method_returns_lora_sets_for_every_task(hidden_tasks, model):
     ctx = fake_context(hidden_tasks)
-    methods = lora_methods(ctx, None, seed=0)
+    methods = feature_methods(ctx, seed=0)
     assert [m.key for m in methods] == ["probe", "support-lora", "task-arithmetic", "ties"]
     for method in methods:
         assert len(method.weights) == len(method.seconds) == len(ctx.tasks)
@@ -168,7 +174,7 @@ def test_every_method_returns_lora_sets_for_every_task(hidden_tasks, model):
     assert all(m.setup_seconds > 0 for m in merges.values())
     assert all(lam in TIES_GRID for lam in merges["ties"].info["lambda"])
     assert all(any(math.isclose(lam * 3, c) for c in ARITHMETIC_GRID) for lam in merges["task-arithmetic"].info["lambda"])
-    again = support_lora_method(ctx, 0, model)  # seeded per task: the same weights again
+    again, = support_fit_method(ctx, 0)  # seeded per task: the same weights again
     assert all(torch.equal(again.weights[t][n], methods[1].weights[t][n])
                for t in range(len(ctx.tasks)) for n in ctx.spec.names)
     assert again.info["seeds"][0] != again.info["seeds"][1]
@@ -177,4 +183,4 @@ def test_every_method_returns_lora_sets_for_every_task(hidden_tasks, model):
 def test_non_lora_zoo_is_refused():
     ctx = SimpleNamespace(arch=MLP((4,), 2), tasks=[])
     with pytest.raises(WeightspaceError, match="LoRA zoo"):
-        lora_methods(ctx, None)
+        feature_methods(ctx)

@@ -10,36 +10,34 @@ the mean-pooled, normalised sentence embedding. The update of a module's weight 
 Symmetries: ΔW is unchanged by A -> G A, B -> B G⁻¹ for any invertible r×r G (the LoRA gauge).
 Its permutation and positive-diagonal part is recorded as one PermGroup per adapted module
 (rank component k = row k of A, column k of B; scale_invariant because scaling row k of A by c
-and column k of B by 1/c is exact). The full gauge is fixed by ``symmetry.canonical.lora_canonical``.
+and column k of B by 1/c is exact). The full gauge is declared by ``low_rank_pairs`` and fixed in
+closed form by ``symmetry.canonical.canonical_frame``.
 
-This module stays light (no transformers import) so that the architecture registry can import it.
+Declared capabilities (nets.base.Architecture): ``features_dim`` (the sentence embedding the head
+reads), ``head_refit`` (the head is label-specific: refitted per task by adapt.head_refit),
+``low_rank_pairs`` and ``member_trainer`` (nets.lora_minilm.train).
+
+This module stays light (transformers loads on first use, in base_model) so that the
+architecture registry imports it directly. Imports run one way: spec -> train -> forward -> base_model.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar, Mapping
 
 import torch
 from torch import nn
 
 from weightspace.errors import WeightspaceError
-from weightspace.nets.base import Architecture
+from weightspace.nets.base import Architecture, LowRankPair, MemberTrainer
+from weightspace.nets.lora_minilm.base_model import HIDDEN, MODULES
+from weightspace.nets.lora_minilm.base_model import N_LAYERS as N_BASE_LAYERS
+from weightspace.nets.lora_minilm.forward import LoRAClassifierModule, split_hidden, used_width
+from weightspace.nets.lora_minilm.train import LORA_TRAINER, embed
 from weightspace.spec import PermAxis, PermGroup, TensorSpec, WeightSpec
 
-# Short module names -> path inside one BertLayer, and (d_out, d_in) of that Linear.
-HIDDEN = 384
-FFN = 1536
-MODULES: dict[str, tuple[str, tuple[int, int]]] = {
-    "query": ("attention.self.query", (HIDDEN, HIDDEN)),
-    "key": ("attention.self.key", (HIDDEN, HIDDEN)),
-    "value": ("attention.self.value", (HIDDEN, HIDDEN)),
-    "attn_out": ("attention.output.dense", (HIDDEN, HIDDEN)),
-    "ffn_in": ("intermediate.dense", (FFN, HIDDEN)),
-    "ffn_out": ("output.dense", (HIDDEN, FFN)),
-}
-N_BASE_LAYERS = 6
 INPUTS = ("ids", "hidden")
 
 
@@ -61,6 +59,8 @@ class LoRAMiniLM(Architecture):
     inputs: str = "ids"
     name: ClassVar[str] = "lora-minilm"
     features_dim: ClassVar[int] = HIDDEN  # module(x, features=True) gives the sentence embedding the head reads
+    head_refit: ClassVar[bool] = True  # the head is label-specific; the adapters are what transfers between tasks
+    member_trainer: ClassVar[MemberTrainer] = LORA_TRAINER
 
     def __post_init__(self):
         object.__setattr__(self, "layers", tuple(sorted(int(i) for i in self.layers)))
@@ -118,54 +118,34 @@ class LoRAMiniLM(Architecture):
         return out
 
     @property
-    def input_shape(self) -> tuple[int, ...]:
-        """Shape of one hidden input, (max_length, 385). Token ids are padded to each set's
-        longest sentence and have no fixed shape: for them this attribute does not exist, and
-        callers take the shape from the data (``getattr(arch, "input_shape", x.shape[1:])``)."""
-        if self.inputs == "ids":
-            raise AttributeError("token-id inputs have no fixed shape")
-        return (self.max_length, HIDDEN + 1)
+    def input_shape(self) -> tuple[int, ...] | None:
+        """Shape of one hidden input, (max_length, 385); None for token ids, which are padded to
+        each set's longest sentence and have no fixed shape (callers take it from the data)."""
+        return None if self.inputs == "ids" else (self.max_length, HIDDEN + 1)
+
+    @classmethod
+    def options_for(cls, family) -> dict[str, Any]:
+        """A text family's classes, sentence length and inputs (token ids or hidden activations)."""
+        if not hasattr(family, "max_length") or not hasattr(family, "inputs"):
+            raise WeightspaceError(f"the {cls.name} architecture adapts a sentence model; the {family.name} family "
+                                   "has no sentences (use a text family such as chatterbot).")
+        return {"n_classes": family.n_classes, "max_length": family.max_length, "inputs": family.inputs}
+
+    def features(self, params: Mapping[str, torch.Tensor], x: torch.Tensor, batch: int = 256) -> torch.Tensor:
+        """The adapted sentence embeddings the head reads, by the trainer's own (cached) path."""
+        return embed(self, params, x, batch=batch)
 
     def compact_inputs(self, x: torch.Tensor) -> torch.Tensor:
         """Hidden inputs cut to the longest sentence among all of them (padding is at the end)."""
-        from weightspace.text.lora import split_hidden, used_width
-
         if self.inputs != "hidden":
             return x
         return x[..., : max(used_width(split_hidden(x)[1]), 1), :]
 
-    def canonical_frame(self, stacked: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Members in one frame: every (A, B) pair gauge-fixed in closed form from the SVD of
-        B A, so equal ΔW means equal tensors (no alignment search is needed for LoRA)."""
-        from weightspace.text.lora import canonicalize_lora
-
-        return canonicalize_lora(self, stacked)
-
-    def fit_head(self, params: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The same LoRA set with its head refitted on (x, y): logistic regression on the
-        sentence embeddings the adapters produce (the head is label-specific; the adapters are
-        what a generator transfers between tasks)."""
-        from weightspace.text.base_model import base_model
-        from weightspace.text.lora_methods import head_fitted_on
-
-        adapters = {k: v for k, v in params.items() if not k.startswith("head.")}
-        return head_fitted_on(self, adapters, x, y, base_model(self.max_length))[0]
+    def low_rank_pairs(self) -> tuple[LowRankPair, ...]:
+        """Every adapted module's (lora_A, lora_B): ΔW = (alpha/r) B @ A, in spec order."""
+        return tuple(LowRankPair(f"layer{i}.{m}.lora_A", f"layer{i}.{m}.lora_B", self.scaling) for i, m in self.targets())
 
     def module(self) -> nn.Module:
         """A module whose parameters are the spec tensors; forward(x) -> logits runs the frozen
         base model with this LoRA applied, from token ids or from hidden inputs (see ``inputs``)."""
-        from weightspace.text.lora import LoRAClassifierModule
-
         return LoRAClassifierModule(self)
-
-
-def register() -> None:
-    """Make ``arch_from_dict`` (and so zoo.json) know this architecture."""
-    try:
-        from weightspace.nets import ARCHITECTURES
-    except ImportError:  # weightspace.nets is importing this module in order to register it itself
-        return
-    ARCHITECTURES.setdefault(LoRAMiniLM.name, LoRAMiniLM)
-
-
-register()

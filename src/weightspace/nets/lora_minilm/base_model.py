@@ -9,6 +9,10 @@ The forward pass is split so that training can skip work that does not change:
 ``lower_hidden(ids, k)`` runs the embeddings and layers ``0..k-1`` once, without gradients,
 and ``run_layers(hidden, mask, k, ...)`` runs layers ``k..5`` with optionally replaced weights.
 A LoRA on the top layers only ever needs the second half (see ``HiddenCache``).
+
+Importing this module is cheap: transformers and the weights load on first use, inside
+``load_tokenizer`` / ``load_bert``, so the architecture registry and the task registry can
+import the LoRA package without the optional text stack.
 """
 
 from __future__ import annotations
@@ -29,6 +33,16 @@ MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 N_LAYERS = 6
 HIDDEN = 384
 PAD_ID = 0  # BERT's [PAD]; a token id of 0 never occurs inside a sentence, so masks are ids != 0
+FFN = 1536
+# The Linears of one BertLayer a LoRA can adapt: short name -> (path inside the layer, (d_out, d_in)).
+MODULES: dict[str, tuple[str, tuple[int, int]]] = {
+    "query": ("attention.self.query", (HIDDEN, HIDDEN)),
+    "key": ("attention.self.key", (HIDDEN, HIDDEN)),
+    "value": ("attention.self.value", (HIDDEN, HIDDEN)),
+    "attn_out": ("attention.output.dense", (HIDDEN, HIDDEN)),
+    "ffn_in": ("intermediate.dense", (FFN, HIDDEN)),
+    "ffn_out": ("output.dense", (HIDDEN, FFN)),
+}
 
 
 def model_dir() -> Path:

@@ -20,6 +20,9 @@ MiniLM's activations entering layer ``hidden_layer`` with the attention mask as 
 (N, max_length, 385), which is what a LoRA on layers >= hidden_layer needs
 (``LoRAMiniLM(inputs="hidden")``): every batched trainer, evaluator and generator then runs only
 the adapted layers. Texts ride along either way, for probes and text conditions.
+
+The sentences are tokenized and embedded by the frozen MiniLM of nets/lora_minilm (its
+``base_model``, which loads transformers on first use), so importing this module stays cheap.
 """
 
 from __future__ import annotations
@@ -34,8 +37,10 @@ import numpy as np
 import torch
 
 from weightspace.errors import WeightspaceError
+from weightspace.nets.lora_minilm import base_model as minilm
+from weightspace.nets.lora_minilm.forward import join_hidden
 from weightspace.tasks.base import Task, TaskFamily, stratified_support
-from weightspace.text.corpus import language_words, load_corpus, script_of, topic_words, unk_rates
+from weightspace.tasks.chatterbot_corpus import language_words, load_corpus, script_of, topic_words, unk_rates
 
 Source = tuple[str, str]  # (language, topic)
 
@@ -67,9 +72,7 @@ class _TaskDef:
 
 @functools.lru_cache(maxsize=4)
 def _measured_unk_rates(data_dir: str | None) -> dict[str, float]:
-    from weightspace.text.base_model import load_tokenizer
-
-    return unk_rates(load_corpus(data_dir), load_tokenizer())
+    return unk_rates(load_corpus(data_dir), minilm.load_tokenizer())
 
 
 def _seed_for(seed: int, key: str) -> int:
@@ -233,29 +236,23 @@ class ChatterbotFamily(TaskFamily):
         activations differ in the last bits between machines, the data behind them does not."""
         cached = getattr(self, "_data_fingerprint", None)
         if cached is None:
-            from weightspace.text.base_model import tokenize
-
             task = self.task(self.zoo_task_ids()[0])
             h = hashlib.sha256()
-            for t in (tokenize(task.texts_train, self.max_length), task.y_train,
-                      tokenize(task.texts_test, self.max_length), task.y_test):
+            for t in (minilm.tokenize(task.texts_train, self.max_length), task.y_train,
+                      minilm.tokenize(task.texts_test, self.max_length), task.y_test):
                 h.update(str(tuple(t.shape)).encode())
                 h.update(t.detach().contiguous().numpy().tobytes())
             cached = self._data_fingerprint = h.hexdigest()
         return cached
 
     def _inputs(self, texts) -> torch.Tensor:
-        from weightspace.text.base_model import PAD_ID, base_model, tokenize
-
-        ids = tokenize(texts, self.max_length)
+        ids = minilm.tokenize(texts, self.max_length)
         if self.inputs == "ids":
             return ids
-        from weightspace.text.lora import join_hidden
-
         # A fixed width, so that every task's inputs stack into one batch
-        ids = torch.nn.functional.pad(ids, (0, self.max_length - ids.shape[1]), value=PAD_ID)
-        hidden = base_model(self.max_length).lower_hidden(ids, self.hidden_layer)
-        return join_hidden(hidden, ids != PAD_ID)
+        ids = torch.nn.functional.pad(ids, (0, self.max_length - ids.shape[1]), value=minilm.PAD_ID)
+        hidden = minilm.base_model(self.max_length).lower_hidden(ids, self.hidden_layer)
+        return join_hidden(hidden, ids != minilm.PAD_ID)
 
     def _build_task(self, task_id: str) -> TextTask:
         d = self._def(task_id)

@@ -8,9 +8,11 @@
     RUN/report.html    the same report as the main demo
     RUN/adapter/       the adapter generated for the first held-out task, as a PEFT folder
 
-Each stage is skipped when its output is complete, so an interrupted run resumes. The zoo is a
-spread of the family's zoo tasks (every kind), the held-out tasks the family's first ones
-(interleaved by kind): no zoo member saw a held-out topic or language.
+Each stage is skipped when its output is complete, so an interrupted run resumes (the zoo member
+by member: it is built by the one zoo builder, zoo.build, as `zoo build --arch lora-minilm` would).
+The zoo is a spread of the family's zoo tasks (every kind), the held-out tasks the family's first
+ones (interleaved by kind): no zoo member saw a held-out topic or language. Stages run through
+demo.py's ``Steps`` runner, as the main demo's do.
 """
 
 from __future__ import annotations
@@ -23,10 +25,10 @@ from typing import Any
 
 import torch
 from rich.console import Console
-from rich.progress import Progress
 
 from weightspace.card import make_card
 from weightspace.config import option, to_dict
+from weightspace.demo import Steps, done, train_generator
 from weightspace.io import atomic_write_json
 
 
@@ -53,14 +55,13 @@ class LoRADemoConfig:
 
 def run_lora_demo(cfg: LoRADemoConfig, console: Console | None = None) -> dict[str, Any]:
     """Run (or resume) the LoRA pipeline; returns paths and headline numbers."""
-    from weightspace.demo import Steps, done, train_generator
     from weightspace.evaluate.harness import EvalConfig, evaluate, write_results
-    from weightspace.report.html import write_report
-    from weightspace.text.family import ChatterbotFamily
-    from weightspace.text.lora_arch import LoRAMiniLM
-    from weightspace.text.lora_train import LoRATrainConfig
     from weightspace.evaluate.sweep import evenly_spaced
-    from weightspace.text.lora_zoo import build_lora_zoo
+    from weightspace.nets.lora_minilm import LoRAMiniLM
+    from weightspace.nets.lora_minilm.train import LoRATrainConfig
+    from weightspace.report.html import write_report
+    from weightspace.tasks.chatterbot import ChatterbotFamily
+    from weightspace.zoo.build import build_zoo
 
     console = console or Console(stderr=True)
     torch.set_num_threads(1)
@@ -76,11 +77,8 @@ def run_lora_demo(cfg: LoRADemoConfig, console: Console | None = None) -> dict[s
     zoo_dir = run / "zoo"
     steps.start(f"LoRA zoo: {cfg.zoo_tasks} chatterbot tasks + {cfg.heldout} held-out references "
                 f"(rank {cfg.rank} on layers {', '.join(map(str, arch.layers))}: {arch.spec().numel:,} numbers each)")
-    with Progress(console=console) as bar:
-        job = bar.add_task("LoRA sets", total=None)
-        steps.timed("zoo", build_lora_zoo, zoo_dir, family, arch, LoRATrainConfig(steps=cfg.steps), task_ids=task_ids,
-                    workers=cfg.workers, seed=cfg.seed,
-                    progress=lambda done, total: bar.update(job, completed=done, total=total)).close()
+    steps.timed("zoo", build_zoo, zoo_dir, family, arch, LoRATrainConfig(steps=cfg.steps), include_heldout=True,
+                task_ids=task_ids, chunk_size=4, workers=cfg.workers, seed=cfg.seed).close()
 
     gen_dir = run / "generator"
     steps.start(f"train: {cfg.generator} conditioned on {cfg.condition}")
@@ -113,7 +111,6 @@ def run_lora_demo(cfg: LoRADemoConfig, console: Console | None = None) -> dict[s
                "verdict": results.get("overall", {}).get("verdict", {})}
     atomic_write_json(run / "card.json", make_card("demo-text-lora", to_dict(cfg), seed=cfg.seed, summary=summary))
     return summary
-
 
 
 def _export_first(gen_dir: Path, zoo_dir: Path, family, out: Path) -> dict[str, Any]:

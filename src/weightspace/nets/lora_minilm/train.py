@@ -1,4 +1,4 @@
-"""Train one LoRA set (adapters + head) on one text task, with PEFT's semantics.
+"""How LoRA members train: one LoRA set (adapters + head) per text task, with PEFT's semantics.
 
 PEFT semantics: A starts kaiming-uniform, B at zero (so training starts from the base model),
 ΔW = (alpha/r) B A, no LoRA dropout, the base model frozen and in eval mode. AdamW on the
@@ -7,6 +7,11 @@ adapters; the head (on a unit-norm embedding, so it needs larger logits) gets it
 The fast path (``cache=True``): activations entering the first adapted layer are computed once
 for the task's sentences, and each step runs only the adapted layers. Batches are cut to their
 longest sentence. One torch thread per process; parallelism comes from worker processes.
+
+``LoRATrainer`` is the architecture's ``member_trainer`` (nets.base.MemberTrainer): ``zoo build``
+calls it in its workers, so LoRA zoos get the one builder's plan, resume checks and backends.
+Each member's metrics: train/test accuracy and loss of the head trained with the adapter, and
+``probe_acc``, the MTEB-style score of a logistic-regression probe on the adapted embeddings.
 """
 
 from __future__ import annotations
@@ -21,9 +26,9 @@ from torch import nn
 
 from weightspace.config import option
 from weightspace.errors import WeightspaceError
-from weightspace.text import lora
-from weightspace.text.base_model import PAD_ID, BaseModel, HiddenCache, base_model
-from weightspace.text.lora_arch import LoRAMiniLM
+from weightspace.nets.base import Architecture, MemberTrainer
+from weightspace.nets.lora_minilm import forward as lora
+from weightspace.nets.lora_minilm.base_model import PAD_ID, BaseModel, HiddenCache, base_model
 
 
 @dataclass
@@ -45,7 +50,7 @@ class Batchable:
     start: int | None  # None: inputs are token ids (no cache)
 
 
-def prepare(arch: LoRAMiniLM, ids: torch.Tensor, cache: bool, model: BaseModel,
+def prepare(arch: Architecture, ids: torch.Tensor, cache: bool, model: BaseModel,
             hidden_cache: HiddenCache | None = None) -> Batchable:
     """``ids`` are token ids, or hidden inputs already (``arch.inputs == "hidden"``)."""
     if arch.inputs == "hidden":
@@ -58,7 +63,7 @@ def prepare(arch: LoRAMiniLM, ids: torch.Tensor, cache: bool, model: BaseModel,
     return Batchable(hidden, mask, arch.first_layer)
 
 
-def batch_logits(arch: LoRAMiniLM, params: Mapping[str, torch.Tensor], data: Batchable, idx, model: BaseModel) -> torch.Tensor:
+def batch_logits(arch: Architecture, params: Mapping[str, torch.Tensor], data: Batchable, idx, model: BaseModel) -> torch.Tensor:
     x, mask = data.inputs[idx], data.mask[idx]
     if data.start is None:
         return lora.logits(arch, params, x, model)
@@ -75,7 +80,7 @@ def _batches(n: int, batch_size: int, steps: int, g: torch.Generator):
         order = order[batch_size:]
 
 
-def train_lora(arch: LoRAMiniLM, ids: torch.Tensor, y: torch.Tensor, seed: int, cfg: LoRATrainConfig,
+def train_lora(arch: Architecture, ids: torch.Tensor, y: torch.Tensor, seed: int, cfg: LoRATrainConfig,
                init: Mapping[str, torch.Tensor] | None = None, model: BaseModel | None = None,
                hidden_cache: HiddenCache | None = None) -> tuple[dict[str, torch.Tensor], float]:
     """LoRA set trained on (ids, y); returns the weights and the wall seconds (cache included)."""
@@ -102,10 +107,9 @@ def train_lora(arch: LoRAMiniLM, ids: torch.Tensor, y: torch.Tensor, seed: int, 
 
 
 @torch.no_grad()
-def evaluate_lora(arch: LoRAMiniLM, params: Mapping[str, torch.Tensor], ids: torch.Tensor, y: torch.Tensor,
-                  cache: bool = True, model: BaseModel | None = None, hidden_cache: HiddenCache | None = None,
-                  batch: int = 256) -> tuple[float, float, torch.Tensor]:
-    """(accuracy, mean cross-entropy, adapted sentence embeddings) of a LoRA set on (ids, y)."""
+def embed(arch: Architecture, adapters: Mapping[str, torch.Tensor], ids: torch.Tensor, cache: bool = True,
+          model: BaseModel | None = None, hidden_cache: HiddenCache | None = None, batch: int = 256) -> torch.Tensor:
+    """(N, 384) adapted, normalised sentence embeddings of N inputs (the head is not read)."""
     model = model or base_model(arch.max_length)
     data = prepare(arch, ids, cache, model, hidden_cache)
     embs = []
@@ -113,10 +117,18 @@ def evaluate_lora(arch: LoRAMiniLM, params: Mapping[str, torch.Tensor], ids: tor
         idx = torch.arange(s, min(s + batch, ids.shape[0]))
         x, mask = data.inputs[idx], data.mask[idx]
         if data.start is None:
-            embs.append(lora.embeddings(arch, params, x, model))
+            embs.append(lora.embeddings(arch, adapters, x, model))
         else:
-            embs.append(lora.embeddings_from_hidden(arch, params, x, mask, start=data.start, model=model))
-    emb = torch.cat(embs)
+            embs.append(lora.embeddings_from_hidden(arch, adapters, x, mask, start=data.start, model=model))
+    return torch.cat(embs)
+
+
+@torch.no_grad()
+def evaluate_lora(arch: Architecture, params: Mapping[str, torch.Tensor], ids: torch.Tensor, y: torch.Tensor,
+                  cache: bool = True, model: BaseModel | None = None, hidden_cache: HiddenCache | None = None,
+                  batch: int = 256) -> tuple[float, float, torch.Tensor]:
+    """(accuracy, mean cross-entropy, adapted sentence embeddings) of a LoRA set on (ids, y)."""
+    emb = embed(arch, params, ids, cache, model, hidden_cache, batch)
     logits = lora.head(params, emb)
     loss = nn.functional.cross_entropy(logits, y).item()
     acc = (logits.argmax(1) == y).float().mean().item()
@@ -134,7 +146,7 @@ def probe_accuracy(train_emb: torch.Tensor, y_train: torch.Tensor, test_emb: tor
     return float(np.mean(clf.predict(test_emb.numpy()) == y_test.numpy()))
 
 
-def train_on_task(arch: LoRAMiniLM, task, seed: int, cfg: LoRATrainConfig, on: str = "train",
+def train_on_task(arch: Architecture, task, seed: int, cfg: LoRATrainConfig, on: str = "train",
                   model: BaseModel | None = None, hidden_cache: HiddenCache | None = None
                   ) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
     """Train on the task's training set (``on="train"``) or its support set (``on="support"``)
@@ -149,7 +161,7 @@ def train_on_task(arch: LoRAMiniLM, task, seed: int, cfg: LoRATrainConfig, on: s
     return params, measure(arch, params, task, cfg.cache, model, hidden_cache, seconds=seconds, fitted_on=(x, y))
 
 
-def measure(arch: LoRAMiniLM, params: Mapping[str, torch.Tensor], task, cache: bool = True,
+def measure(arch: Architecture, params: Mapping[str, torch.Tensor], task, cache: bool = True,
             model: BaseModel | None = None, hidden_cache: HiddenCache | None = None, seconds: float = 0.0,
             fitted_on: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict[str, float]:
     """Metrics of any LoRA set (trained, generated, retrieved) on a task. The probe is fitted on
@@ -161,3 +173,41 @@ def measure(arch: LoRAMiniLM, params: Mapping[str, torch.Tensor], task, cache: b
     test_acc, test_loss, emb_test = evaluate_lora(arch, params, task.x_test, task.y_test, cache, model, hidden_cache)
     return {"train_acc": train_acc, "train_loss": train_loss, "test_acc": test_acc, "test_loss": test_loss,
             "probe_acc": probe_accuracy(emb_train, task.y_train, emb_test, task.y_test), "seconds": seconds}
+
+
+def check_inputs(arch: Architecture, family) -> None:
+    """The LoRA's inputs must be what the family makes: token ids, or activations entering
+    exactly the first adapted layer."""
+    inputs, layer = getattr(family, "inputs", "ids"), getattr(family, "hidden_layer", None)
+    if arch.inputs != inputs or (inputs == "hidden" and layer != arch.first_layer):
+        raise WeightspaceError(
+            f"the LoRA takes {arch.inputs} inputs from layer {arch.first_layer}, the family makes {inputs}"
+            + (f" from layer {layer}" if inputs == "hidden" else "")
+            + "; build both with the same inputs (and hidden_layer = the lowest adapted layer).")
+
+
+class LoRATrainer(MemberTrainer):
+    """``train_on_task`` for every member of a zoo chunk, with one frozen base model per process."""
+
+    config_class = LoRATrainConfig
+    init_label = "independent:peft"  # A kaiming-uniform, B = 0: every member starts at the base model
+
+    def check(self, arch: Architecture, family, cfg: LoRATrainConfig) -> None:
+        if arch.n_classes != family.n_classes:
+            raise WeightspaceError(f"the LoRA head has {arch.n_classes} classes, the family's tasks have {family.n_classes}.")
+        check_inputs(arch, family)
+
+    def train_tasks(self, arch: Architecture, tasks, seeds, cfg: LoRATrainConfig):
+        model = base_model(arch.max_length)
+        cache = HiddenCache(model, capacity=4)
+        out = []
+        for task, seed in zip(tasks, seeds):
+            params, metrics = train_on_task(arch, task, seed, cfg, model=model, hidden_cache=cache)
+            out.append((params, {k: v for k, v in metrics.items() if k != "seconds"}, float(metrics["seconds"])))
+        return out
+
+    def fit(self, arch: Architecture, x: torch.Tensor, y: torch.Tensor, seed: int, cfg: LoRATrainConfig):
+        return train_lora(arch, x, y, seed, cfg, model=base_model(arch.max_length))[0]
+
+
+LORA_TRAINER = LoRATrainer()

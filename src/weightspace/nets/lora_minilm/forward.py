@@ -1,4 +1,4 @@
-"""Functional application of a LoRA set (spec tensors of ``LoRAMiniLM``) to the frozen MiniLM.
+"""The LoRA forward pass: a LoRA set (spec tensors of ``LoRAMiniLM``) applied to the frozen MiniLM.
 
 Each targeted Linear keeps its frozen weight W and gets W + (alpha/r) B @ A, passed to the
 layer through ``torch.func.functional_call``; nothing in the base model is ever mutated, so one
@@ -8,6 +8,9 @@ Two entry points with the same maths:
 - ``logits(arch, params, ids)`` runs the whole network from token ids;
 - ``logits_from_hidden(arch, params, hidden, mask)`` starts from cached activations entering
   layer ``arch.first_layer`` (see ``base_model.HiddenCache``): the fast training path.
+
+``arch`` is a ``LoRAMiniLM`` everywhere here; this module reads its fields and never imports it
+(spec.py imports this module, so the package's imports run one way: spec -> forward -> base_model).
 """
 
 from __future__ import annotations
@@ -17,29 +20,17 @@ from typing import Mapping
 import torch
 from torch import nn
 
-from weightspace.text.base_model import PAD_ID, BaseModel, base_model, mean_pool
-from weightspace.text.lora_arch import MODULES, LoRAMiniLM
+from weightspace.nets.base import Architecture
+from weightspace.nets.lora_minilm.base_model import MODULES, PAD_ID, BaseModel, base_model, mean_pool
 
 
-def delta_weights(arch: LoRAMiniLM, params: Mapping[str, torch.Tensor]) -> dict[tuple[int, str], torch.Tensor]:
+def delta_weights(arch: Architecture, params: Mapping[str, torch.Tensor]) -> dict[tuple[int, str], torch.Tensor]:
     """ΔW = (alpha/r) · B @ A for each (layer, module), shape (d_out, d_in)."""
     return {(i, m): arch.scaling * (params[f"layer{i}.{m}.lora_B"] @ params[f"layer{i}.{m}.lora_A"])
             for i, m in arch.targets()}
 
 
-def canonicalize_lora(arch: LoRAMiniLM, params: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The same LoRA set with every (A, B) pair gauge-fixed by ``symmetry.canonical.lora_canonical``
-    (from the SVD of B A): equal ΔW gives equal tensors. A leading member axis is allowed."""
-    from weightspace.symmetry.canonical import lora_canonical
-
-    out = dict(params)
-    for i, m in arch.targets():
-        a, b = f"layer{i}.{m}.lora_A", f"layer{i}.{m}.lora_B"
-        out[a], out[b] = lora_canonical(params[a], params[b])
-    return out
-
-
-def layer_weights(arch: LoRAMiniLM, params: Mapping[str, torch.Tensor], model: BaseModel) -> dict[int, dict[str, torch.Tensor]]:
+def layer_weights(arch: Architecture, params: Mapping[str, torch.Tensor], model: BaseModel) -> dict[int, dict[str, torch.Tensor]]:
     """Replacement weights per layer, named inside the BertLayer: {4: {"attention.self.query.weight": W+ΔW}}."""
     out: dict[int, dict[str, torch.Tensor]] = {}
     for (i, m), delta in delta_weights(arch, params).items():
@@ -70,7 +61,7 @@ def _trim(hidden: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch
     return hidden[:, :width], mask[:, :width]
 
 
-def embeddings_from_hidden(arch: LoRAMiniLM, params: Mapping[str, torch.Tensor], hidden: torch.Tensor,
+def embeddings_from_hidden(arch: Architecture, params: Mapping[str, torch.Tensor], hidden: torch.Tensor,
                            mask: torch.Tensor, start: int | None = None, model: BaseModel | None = None,
                            trim: bool = True) -> torch.Tensor:
     """Adapted, normalised sentence embeddings from activations entering layer ``start``.
@@ -89,13 +80,13 @@ def head(params: Mapping[str, torch.Tensor], emb: torch.Tensor) -> torch.Tensor:
     return nn.functional.linear(emb, params["head.weight"], params["head.bias"])
 
 
-def logits_from_hidden(arch: LoRAMiniLM, params: Mapping[str, torch.Tensor], hidden: torch.Tensor,
+def logits_from_hidden(arch: Architecture, params: Mapping[str, torch.Tensor], hidden: torch.Tensor,
                        mask: torch.Tensor, start: int | None = None, model: BaseModel | None = None,
                        trim: bool = True) -> torch.Tensor:
     return head(params, embeddings_from_hidden(arch, params, hidden, mask, start, model, trim))
 
 
-def embeddings(arch: LoRAMiniLM, params: Mapping[str, torch.Tensor], ids: torch.Tensor,
+def embeddings(arch: Architecture, params: Mapping[str, torch.Tensor], ids: torch.Tensor,
                model: BaseModel | None = None) -> torch.Tensor:
     """Adapted sentence embeddings straight from token ids (no cache)."""
     model = model or base_model(arch.max_length)
@@ -104,7 +95,7 @@ def embeddings(arch: LoRAMiniLM, params: Mapping[str, torch.Tensor], ids: torch.
     return embeddings_from_hidden(arch, params, h, mask, start=0, model=model)
 
 
-def logits(arch: LoRAMiniLM, params: Mapping[str, torch.Tensor], ids: torch.Tensor,
+def logits(arch: Architecture, params: Mapping[str, torch.Tensor], ids: torch.Tensor,
            model: BaseModel | None = None) -> torch.Tensor:
     return head(params, embeddings(arch, params, ids, model))
 
@@ -121,7 +112,7 @@ class LoRAClassifierModule(nn.Module):
     module's state, so ``state_dict()`` is the LoRA set and nothing else. It is loaded here,
     not on the first forward, so that forward can run under ``torch.func.vmap``."""
 
-    def __init__(self, arch: LoRAMiniLM):
+    def __init__(self, arch: Architecture):
         super().__init__()
         self.arch = arch
         self.base = base_model(arch.max_length)  # a plain object: not a submodule, not in state_dict

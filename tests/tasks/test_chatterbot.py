@@ -1,9 +1,14 @@
 import pytest
 import torch
 
+from text_stack import require_text_stack
+
+require_text_stack()
+from text_stack import family  # noqa: E402,F401  (fixtures)
+
 from weightspace.errors import WeightspaceError
-from weightspace.text.corpus import load_corpus, script_of
-from weightspace.text.family import ChatterbotFamily
+from weightspace.tasks.chatterbot_corpus import load_corpus, script_of
+from weightspace.tasks.chatterbot import ChatterbotFamily
 
 
 def test_unreadable_languages_are_measured_and_skipped(family):

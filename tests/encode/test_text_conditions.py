@@ -7,6 +7,10 @@ import sys
 import pytest
 import torch
 
+from text_stack import require_text_stack
+
+require_text_stack()
+
 from weightspace.encode.condition import (
     CONDITION_ENCODERS,
     condition_encoder_from,
@@ -14,14 +18,14 @@ from weightspace.encode.condition import (
 )
 from weightspace.errors import WeightspaceError
 from weightspace.nets import MLP
-from weightspace.text.base_model import PAD_ID, base_model, tokenize
-from weightspace.text.conditions import (
+from weightspace.nets.lora_minilm.base_model import PAD_ID, base_model, tokenize
+from weightspace.encode.text_conditions import (
     TextDescriptionEncoder,
     TextSupportEncoder,
     class_prototypes,
     frozen_embeddings,
 )
-from weightspace.text.lora_arch import LoRAMiniLM
+from weightspace.nets.lora_minilm import LoRAMiniLM
 
 ARCH = LoRAMiniLM(inputs="hidden")
 ZOO_IDS = ["topic:english:ai-vs-coding", "rest:english:emotion", "lang:dutch-vs-english", "pooled:ai-vs-computers"]
@@ -29,7 +33,7 @@ ZOO_IDS = ["topic:english:ai-vs-coding", "rest:english:emotion", "lang:dutch-vs-
 
 @pytest.fixture(scope="module")
 def hidden_family():
-    from weightspace.text.family import ChatterbotFamily
+    from weightspace.tasks.chatterbot import ChatterbotFamily
 
     torch.set_num_threads(1)
     return ChatterbotFamily(max_per_class=24, support_per_class=4, inputs="hidden")
@@ -52,7 +56,7 @@ def support_enc(tasks):
 
 def test_encoders_are_registered_and_importing_them_loads_no_transformers():
     assert {"text-support", "text-description", "text-both"} <= set(CONDITION_ENCODERS)
-    code = ("import sys, weightspace.encode, weightspace.text.conditions; "
+    code = ("import sys, weightspace.encode, weightspace.encode.text_conditions; "
             "sys.exit(any(m.split('.')[0] == 'transformers' for m in sys.modules))")
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 

@@ -4,15 +4,22 @@ first adapted layer, and every generic (vmapped) path gives what the token-id pa
 import pytest
 import torch
 
+from text_stack import require_text_stack
+
+require_text_stack()
+from text_stack import family, model, small_family  # noqa: E402,F401  (fixtures)
+
+from weightspace.adapt.head_refit import fit_head
 from weightspace.errors import WeightspaceError
-from weightspace.evaluate.predict import predict_members
-from weightspace.text import lora
-from weightspace.text.lora_arch import LoRAMiniLM
+from weightspace.nets.predict import predict_members
+from weightspace.nets.lora_minilm import forward as lora
+from weightspace.nets.lora_minilm import LoRAMiniLM
+from weightspace.symmetry.canonical import canonical_frame
 
 
 @pytest.fixture(scope="module")
 def hidden_family():
-    from weightspace.text.family import ChatterbotFamily
+    from weightspace.tasks.chatterbot import ChatterbotFamily
 
     return ChatterbotFamily(max_per_class=24, support_per_class=4, inputs="hidden")
 
@@ -48,7 +55,7 @@ def test_module_forward_and_vmapped_predictions_equal_the_id_path(small_family, 
 
 
 def test_training_on_hidden_inputs_equals_training_on_ids(small_family, hidden_family, model):
-    from weightspace.text.lora_train import LoRATrainConfig, train_lora
+    from weightspace.nets.lora_minilm.train import LoRATrainConfig, train_lora
 
     task_id = hidden_family.zoo_task_ids()[0]
     ids, hid = small_family.task(task_id), hidden_family.task(task_id)
@@ -62,7 +69,7 @@ def test_canonical_frame_keeps_every_delta_w():
     arch = LoRAMiniLM(inputs="hidden")
     members = [_random_lora(arch, s) for s in (4, 5)]
     stacked = {k: torch.stack([p[k] for p in members]) for k in members[0]}
-    framed = arch.canonical_frame(stacked)
+    framed = canonical_frame(arch, stacked)
     for i in range(2):
         before = lora.delta_weights(arch, members[i])
         after = lora.delta_weights(arch, {k: v[i] for k, v in framed.items()})
@@ -71,7 +78,7 @@ def test_canonical_frame_keeps_every_delta_w():
 
 
 def test_mismatched_inputs_are_refused(small_family, hidden_family):
-    from weightspace.text.lora_zoo import check_inputs
+    from weightspace.nets.lora_minilm.train import check_inputs
 
     check_inputs(LoRAMiniLM(inputs="hidden"), hidden_family)
     with pytest.raises(WeightspaceError, match="same inputs"):
@@ -92,7 +99,7 @@ def test_fit_head_keeps_the_adapters_and_fits_the_support_set(hidden_family, mod
     arch = LoRAMiniLM(inputs="hidden")
     task = hidden_family.task(hidden_family.heldout_task_ids()[3])  # a language pair: separable
     params = _random_lora(arch, 7)
-    fitted = arch.fit_head(params, task.support_x, task.support_y)
+    fitted = fit_head(arch, params, task.support_x, task.support_y)
     assert all(torch.equal(fitted[k], params[k]) for k in params if not k.startswith("head."))
     preds, _ = predict_members(arch, {k: v[None] for k, v in fitted.items()}, task.support_x, task.support_y)
     assert (preds[0] == task.support_y).float().mean() >= 0.9

@@ -3,11 +3,17 @@ import math
 import pytest
 import torch
 
+from text_stack import require_text_stack
+
+require_text_stack()
+from text_stack import model  # noqa: E402,F401  (fixtures)
+
 from weightspace.errors import WeightspaceError
 from weightspace.nets import arch_from_dict
-from weightspace.text import lora
-from weightspace.text.base_model import PAD_ID, HiddenCache, tokenize
-from weightspace.text.lora_arch import LoRAMiniLM
+from weightspace.nets.lora_minilm import forward as lora
+from weightspace.nets.lora_minilm.base_model import PAD_ID, HiddenCache, tokenize
+from weightspace.nets.lora_minilm import LoRAMiniLM
+from weightspace.symmetry.canonical import canonical_frame
 
 TEXTS = ["what is artificial intelligence", "I feel happy today", "hi", "the match ended two to one after extra time"]
 
@@ -111,7 +117,7 @@ def test_canonical_form_is_shared_by_gauge_equivalent_sets():
     for i, m in arch.targets():
         q[f"layer{i}.{m}.lora_A"] = g @ p[f"layer{i}.{m}.lora_A"]
         q[f"layer{i}.{m}.lora_B"] = p[f"layer{i}.{m}.lora_B"] @ torch.linalg.inv(g)
-    cp, cq = lora.canonicalize_lora(arch, p), lora.canonicalize_lora(arch, q)
+    cp, cq = canonical_frame(arch, p), canonical_frame(arch, q)
     for name in arch.spec().names:
         assert torch.allclose(cp[name], cq[name], atol=1e-4), name
     for key, delta in lora.delta_weights(arch, cp).items():

@@ -1,11 +1,16 @@
 import pytest
 import torch
 
+from text_stack import require_text_stack
+
+require_text_stack()
+from text_stack import model, small_family  # noqa: E402,F401  (fixtures)
+
 from weightspace.errors import WeightspaceError
-from weightspace.text.base_model import tokenize
-from weightspace.text.lora_arch import LoRAMiniLM
-from weightspace.text.lora_train import LoRATrainConfig, evaluate_lora, probe_accuracy, train_lora, train_on_task
-from weightspace.text.lora_zoo import build_lora_zoo
+from weightspace.nets.lora_minilm.base_model import tokenize
+from weightspace.nets.lora_minilm import LoRAMiniLM
+from weightspace.nets.lora_minilm.train import LoRATrainConfig, evaluate_lora, probe_accuracy, train_lora, train_on_task
+from weightspace.zoo.build import build_zoo
 from weightspace.zoo.store import Zoo
 
 POS = ["I love this", "what a wonderful day", "this is great", "I am so happy", "lovely work", "fantastic news"]
@@ -75,7 +80,8 @@ def test_two_task_lora_zoo_builds_and_resumes(small_family, tmp_path):
     arch = LoRAMiniLM(rank=2)
     cfg = LoRATrainConfig(steps=2, batch_size=8)
     tasks = [family.zoo_task_ids()[0], family.heldout_task_ids()[0]]
-    build_lora_zoo(tmp_path / "zoo", family, arch, cfg, task_ids=tasks, workers=0, chunk_size=1).close()
+    build_zoo(tmp_path / "zoo", family, arch, cfg, include_heldout=True, task_ids=tasks, workers=0, chunk_size=1,
+              progress=False).close()
     again = Zoo.open(tmp_path / "zoo")
     assert again.arch == arch and again.check() == []
     zoo_recs, held_recs = again.records(split="zoo"), again.records(split="heldout")
@@ -84,5 +90,6 @@ def test_two_task_lora_zoo_builds_and_resumes(small_family, tmp_path):
     assert zoo_recs[0].descriptor == family.descriptor(tasks[0])
     weights = again.load()
     assert weights["layer4.query.lora_A"].shape == (1, 2, 384)
-    build_lora_zoo(tmp_path / "zoo", family, arch, cfg, task_ids=tasks, workers=0)  # resume: nothing to do
+    build_zoo(tmp_path / "zoo", family, arch, cfg, include_heldout=True, task_ids=tasks, workers=0,
+              progress=False)  # resume: nothing to do
     assert len(Zoo.open(tmp_path / "zoo").records(split=None)) == 2

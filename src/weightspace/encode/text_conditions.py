@@ -39,6 +39,9 @@ from weightspace.encode.condition import (
 from weightspace.errors import WeightspaceError
 from weightspace.nets import arch_from_dict
 from weightspace.nets.base import Architecture
+from weightspace.nets.lora_minilm import LoRAMiniLM
+from weightspace.nets.lora_minilm.base_model import PAD_ID, base_model, mean_pool
+from weightspace.nets.lora_minilm.forward import split_hidden
 from weightspace.tasks.base import Task
 
 GROUP = 16  # sentences per forward pass (see length_groups)
@@ -61,9 +64,6 @@ def length_groups(lengths: torch.Tensor, size: int = GROUP) -> list[torch.Tensor
 def frozen_embeddings(arch: Architecture, x: torch.Tensor) -> torch.Tensor:
     """(N, 384) normalised sentence embeddings of the unadapted MiniLM for N inputs of ``arch``:
     hidden inputs (N, L, 385) or token ids (N, L), given as float or int."""
-    from weightspace.text.base_model import PAD_ID, base_model, mean_pool
-    from weightspace.text.lora import split_hidden
-
     model = base_model(arch.max_length)
     if arch.inputs == "ids":
         ids = x.round().long()  # support sets arrive as float (check_support, TaskBank)
@@ -84,8 +84,6 @@ def frozen_embeddings(arch: Architecture, x: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def embed_texts(texts: Sequence[str], max_length: int = 32) -> torch.Tensor:
     """(N, 384) normalised frozen MiniLM embeddings of sentences."""
-    from weightspace.text.base_model import base_model
-
     return base_model(max_length).embed(list(texts))
 
 
@@ -172,9 +170,9 @@ class TextSupportEncoder(SupportSetEncoder):
     name = "text-support"
 
     def __init__(self, arch: Architecture, whiten: int = 0, scale: ZooScale | None = None):
-        if getattr(arch, "name", None) != "lora-minilm":
+        if not isinstance(arch, LoRAMiniLM):
             raise WeightspaceError(f"the {self.name} condition embeds sentences with MiniLM and needs a lora-minilm "
-                                   f"architecture, not {getattr(arch, 'name', type(arch).__name__)!r}.")
+                                   f"architecture, not {arch.name if isinstance(arch, Architecture) else type(arch).__name__!r}.")
         # Not SupportSetEncoder.__init__: token ids have no fixed shape (each set is padded to its
         # longest sentence), so input_shape is None for them and sets are checked by their own width.
         self.input_shape = tuple(arch.input_shape) if arch.inputs == "hidden" else None
@@ -282,7 +280,8 @@ class TextDescriptionEncoder(ConditionEncoder):
     @classmethod
     def create(cls, arch: Architecture, whiten: int = 0, **cfg: Any) -> "TextDescriptionEncoder":
         _no_other_options(cfg, cls.name)
-        return cls(getattr(arch, "max_length", 32), _whiten_option(whiten, cls.name))
+        max_length = arch.max_length if isinstance(arch, LoRAMiniLM) else 32  # MiniLM's own length when it is the backbone
+        return cls(max_length, _whiten_option(whiten, cls.name))
 
     def raw(self, items: Sequence[Any]) -> torch.Tensor:
         return embed_texts([description_of(i, self.name) for i in items], self.max_length)

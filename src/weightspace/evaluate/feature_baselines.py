@@ -1,0 +1,97 @@
+"""Baselines for an architecture whose head is refitted per task on its features (``arch.head_refit``;
+so far LoRA sets of the frozen MiniLM), as evaluation Methods. The harness asks for them by that
+declared capability (harness.arch_methods), never by the architecture's name.
+
+Every method returns, per held-out task, a full weight set of the zoo's space and the wall seconds
+a user would wait for it, support-set features included. In the words of their papers:
+
+- ``probe``            MTEB's classification protocol: logistic regression on the frozen
+                       features of the support set. As weights: every low-rank update zero
+                       (ΔW = 0: the frozen backbone) and the regression as the head.
+- ``support-lora``     a member trained from the architecture's own init on the support set
+                       alone by its ``member_trainer``, with the zoo's own recipe: what
+                       fine-tuning gives with only the data a user has.
+- ``task-arithmetic``, ``ties``   merged.py's merges, λ picked by the support loss of a refitted head.
+
+Keys and wording are those of the first such architecture (LoRA), so results stay comparable.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from weightspace.adapt.head_refit import refit_head
+from weightspace.adapt.multitask import head_names
+from weightspace.adapt.task_vectors import plain_tensors
+from weightspace.config import from_mapping
+from weightspace.errors import WeightspaceError
+from weightspace.evaluate.merged import merge_methods
+from weightspace.evaluate.methods import Method, Weights
+
+
+def feature_methods(ctx, seed: int = 0) -> list[Method]:
+    """The probe, the support-set member and the merges for every task of ``ctx``."""
+    if not ctx.arch.head_refit:
+        raise WeightspaceError(f"the feature baselines need an architecture whose head is refitted on its features "
+                               f"(a LoRA zoo); this zoo's architecture is {ctx.arch.name!r}.")
+    frozen = frozen_weights(ctx.arch)
+    if ctx.tasks and frozen is not None:  # warm-up outside the clock: the first forward pays one-off setup
+        ctx.arch.features(frozen, ctx.tasks[0].support_x)
+    return [*probe_method(ctx, frozen), *support_fit_method(ctx, seed), *merge_methods(ctx)]
+
+
+def frozen_weights(arch) -> Weights | None:
+    """Every low-rank update zero (the frozen backbone's features), or None where the body has
+    tensors outside the low-rank pairs (then "frozen" has no closed form)."""
+    if not arch.low_rank_pairs() or plain_tensors(arch, head_names(arch)):
+        return None
+    paired = {n for p in arch.low_rank_pairs() for n in (p.a, p.b)}
+    return {t.name: torch.zeros(t.shape) for t in arch.spec().tensors if t.name in paired}
+
+
+def probe_method(ctx, frozen: Weights | None) -> list[Method]:
+    if frozen is None:
+        return []
+    method = Method("probe", "fewshot", "logistic probe on frozen embeddings",
+                    "MTEB-style: logistic regression (C=1) on the frozen model's normalised mean-pooled embeddings "
+                    "of the support set, as a LoRA set with ΔW = 0 and the regression as its head")
+    for task in ctx.tasks:
+        began = time.perf_counter()
+        weights, _ = refit_head(ctx.arch, frozen, task.support_x, task.support_y)
+        method.add(weights, time.perf_counter() - began, None)
+    return [method]
+
+
+def zoo_recipe(ctx):
+    """The member trainer's config the zoo members were trained with (as recorded in the manifest)."""
+    config_class = ctx.arch.member_trainer.config_class
+    recorded = dict(ctx.records[0].optimizer or {})
+    known = set(config_class.__dataclass_fields__)
+    return from_mapping(config_class, {k: v for k, v in recorded.items() if k in known},
+                        where="the zoo's recorded training config")
+
+
+def support_seed(seed: int, task_id: str) -> int:
+    from weightspace.zoo.build import member_seed
+
+    return member_seed(seed, "support:" + task_id, 0)
+
+
+def support_fit_method(ctx, seed: int) -> list[Method]:
+    trainer = ctx.arch.member_trainer
+    if trainer is None:
+        return []
+    cfg = zoo_recipe(ctx)
+    method = Method("support-lora", "fewshot", "LoRA trained on the support set",
+                    f"a LoRA trained from PEFT's init on the support set only, with the zoo's recipe "
+                    f"({cfg.steps} steps, batch {cfg.batch_size}, lr {cfg.lr:g}, head lr {cfg.head_lr:g}), seeded per task",
+                    info={"steps": cfg.steps, "seeds": []})
+    for task in ctx.tasks:
+        task_seed = support_seed(seed, task.task_id)
+        began = time.perf_counter()
+        weights = trainer.fit(ctx.arch, task.support_x, task.support_y, task_seed, cfg)
+        method.add(weights, time.perf_counter() - began, None)
+        method.info["seeds"].append(task_seed)
+    return [method]
