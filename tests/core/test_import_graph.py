@@ -8,7 +8,8 @@ dependency, paid later. A module importing its own parent package is not counted
 
 Stage order (a module may import its own stage and any earlier one):
 
-    base      errors, io, config, spec, card, progress_lines (and the package root): shared by all
+    base      errors, io, config, spec, card, progress_lines, registry (the one registry shape every
+              stage's extension point uses; it imports only errors), and the package root: shared by all
     nets, tasks   architectures (LoRA's frozen backbone included) and task families; the text
                   family reads sentences through the frozen MiniLM of nets/lora_minilm
     zoo       store, trainers, build backends
@@ -34,7 +35,7 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[2] / "src"
 PACKAGE = "weightspace"
 STAGES = [
-    {"", "errors", "io", "config", "spec", "card", "progress_lines"},
+    {"", "errors", "io", "config", "spec", "card", "progress_lines", "registry"},
     {"nets", "tasks"},
     {"zoo"},
     {"symmetry"},
@@ -165,3 +166,8 @@ def test_the_checks_see_what_they_are_for():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert MODULE_PATH.fullmatch("weightspace.text.family:ChatterbotFamily")
     assert not MODULE_PATH.fullmatch("see ``weightspace.tasks`` for the families")
+
+
+def test_the_registry_sits_below_every_stage():
+    # every stage's registry builds on it, so it may lean on nothing but the error type
+    assert import_graph()["weightspace.registry"] <= {"weightspace.errors"}

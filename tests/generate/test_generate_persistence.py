@@ -5,24 +5,28 @@ import torch
 from gen_helpers import ARCH, tiny_zoo
 
 from weightspace import WeightspaceError
-from weightspace.generate import load_generator, make_generator, zoo_data
+from weightspace.generate import GENERATORS, load_generator, make_generator, zoo_data
 from weightspace.generate.base import TENSORS_FILE
 
+# Options that fit in a fraction of a second; every registered generator needs an entry (the
+# round trip below iterates the registry).
 TINY = {
     "pca-gaussian": {},
     "hypernet": {"steps": 20, "warmup_steps": 5, "hidden": 16},
     "flow": {"steps": 20, "hidden": 16, "depth": 1, "sample_steps": 3, "guidance": 2.0},
     "diffusion": {"steps": 20, "hidden": 16, "depth": 1, "sample_steps": 4, "eta": 0.5, "latent": "ae", "ae_steps": 10, "k": 4},
+    "token-flow": {"steps": 20, "hidden": 16, "depth": 1, "chunk": 16, "embed": 8, "sample_steps": 3, "guidance": 2.0},
 }
 
 
 def fitted(name, condition="support-probe"):
+    assert name in TINY, f"give the newly registered generator {name!r} tiny test options in TINY"
     params, tasks, _ = tiny_zoo()
     opts = {"n_anchors": 4} if condition == "support-probe" else {"dim": 8, "hidden": 16}
     return make_generator(name, **TINY[name]).fit(zoo_data.from_params(ARCH, params, tasks, condition, condition_options=opts))
 
 
-@pytest.mark.parametrize("name,condition", [(n, "support-probe") for n in TINY] + [("hypernet", "support-deepsets")])
+@pytest.mark.parametrize("name,condition", [(n, "support-probe") for n in GENERATORS] + [("hypernet", "support-deepsets")])
 def test_save_load_gives_identical_samples(tmp_path, name, condition):
     gen = fitted(name, condition)
     gen.save(tmp_path / "gen")

@@ -25,6 +25,12 @@ def arch(request) -> Architecture:
     return make_arch(request.param, **EXAMPLES[request.param])
 
 
+def test_the_registry_entry_names_the_class_with_a_pretty_name_and_paper(arch):
+    entry = ARCHITECTURES.entry(arch.name)
+    assert entry.obj is type(arch) and entry.obj.name == entry.name and entry.pretty and entry.paper
+    assert arch.to_dict()["name"] == entry.name and arch.spec().arch == entry.name
+
+
 def test_every_capability_is_declared(arch):
     assert isinstance(arch.n_classes, int) and arch.n_classes >= 2
     assert arch.input_shape is None or all(isinstance(s, int) for s in arch.input_shape)

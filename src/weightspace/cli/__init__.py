@@ -27,6 +27,7 @@ from weightspace.cli import lora_cmd  # noqa: F401,E402
 from weightspace.cli import demo_cmd  # noqa: F401,E402
 from weightspace.cli import sweep_cmd  # noqa: F401,E402
 from weightspace.cli import serve_cmd  # noqa: F401,E402
+from weightspace.cli import registry_cmd  # noqa: F401,E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -182,8 +182,8 @@ def generate(
 
 @app.command("generators")
 def list_generators_cmd() -> None:
-    """List the registered generators and the papers they follow."""
-    from weightspace.generate import list_generators
+    """List the registered generators and the papers they follow (`weightspace registry` lists every kind)."""
+    from weightspace.cli.registry_cmd import entry_lines
+    from weightspace.generate import GENERATORS
 
-    for name, paper in list_generators():
-        typer.echo(f"{name:14s} {paper}")
+    typer.echo("\n".join(entry_lines(GENERATORS.entries())))

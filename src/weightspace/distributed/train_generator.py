@@ -54,8 +54,8 @@ def train(
     spec = TrainSpec.from_cli(generator, condition, config, overrides or [])
     par = init_from_torchrun(backend, device=getattr(spec.config, "device", "cpu"))
     try:
-        if par.world > 1 and not getattr(GENERATORS[generator], "data_parallel", False):
-            able = sorted(n for n, c in GENERATORS.items() if getattr(c, "data_parallel", False))
+        if par.world > 1 and not GENERATORS[generator].data_parallel:
+            able = sorted(n for n, c in GENERATORS.items() if c.data_parallel)
             raise WeightspaceError(f"the {generator} generator trains in one process; run it with `weightspace train`, "
                                    f"or pick a data-parallel generator ({', '.join(able)}).")
         zoo = Zoo.open_verified(zoo_path)

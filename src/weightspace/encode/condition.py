@@ -11,6 +11,8 @@ A ConditionEncoder turns a task into a fixed-size vector (``dim`` entries):
   (``text-support``) or of ``Task.description`` (``text-description``, kind ``"text"``), registered
   like the others; generators only see the vector, so nothing else changes.
 
+Every encoder registers in ``CONDITION_ENCODERS`` with a pretty name and the paper it follows.
+
 Encoders are fitted on the zoo (standardisation statistics, anchors), saved inside the
 generator (``config()`` JSON + ``state()`` tensors) and rebuilt by ``condition_encoder_from``.
 """
@@ -23,18 +25,17 @@ import torch
 
 from weightspace.errors import WeightspaceError
 from weightspace.nets.base import Architecture
+from weightspace.registry import Registry
 from weightspace.tasks.base import Task
 
-CONDITION_ENCODERS: dict[str, type["ConditionEncoder"]] = {}
-
-
-def register_condition(cls: type["ConditionEncoder"]) -> type["ConditionEncoder"]:
-    CONDITION_ENCODERS[cls.name] = cls
-    return cls
+# Each encoder module registers its class with @register_condition(name, pretty=, paper=); the
+# registry writes ``name`` onto the class, which saves it in config() for condition_encoder_from.
+CONDITION_ENCODERS: Registry[type["ConditionEncoder"]] = Registry("condition", stamp=("name",))
+register_condition = CONDITION_ENCODERS.register
 
 
 class ConditionEncoder:
-    name: ClassVar[str]
+    name: ClassVar[str]  # written by @register_condition
     kind: ClassVar[str]  # "support" | "descriptor" | "text"
     trainable: ClassVar[bool] = False  # has parameters a generator should train jointly
     dim: int
@@ -119,8 +120,6 @@ def check_support(x, y, input_shape: Sequence[int], n_classes: int, where: str =
 
 
 def make_condition_encoder(name: str, arch: Architecture, **cfg: Any) -> ConditionEncoder:
-    if name not in CONDITION_ENCODERS:
-        raise WeightspaceError(f"unknown condition {name!r}; choose one of {', '.join(sorted(CONDITION_ENCODERS))}.")
     return CONDITION_ENCODERS[name].create(arch, **cfg)
 
 

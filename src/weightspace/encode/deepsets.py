@@ -36,9 +36,8 @@ class _DeepSets(nn.Module):
         return self.rho(nn.functional.silu(h).mean(1))
 
 
-@register_condition
+@register_condition("support-deepsets", pretty="DeepSets support-set encoder", paper="DeepSets (Zaheer et al. 2017)")
 class DeepSetsSupportEncoder(SupportSetEncoder):
-    name = "support-deepsets"
     trainable = True
 
     def __init__(self, input_shape: Sequence[int], n_classes: int, dim: int = 64, hidden: int = 128, seed: int = 0):

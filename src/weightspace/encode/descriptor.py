@@ -12,7 +12,8 @@ from weightspace.nets.base import Architecture
 from weightspace.tasks.base import Task
 
 
-@register_condition
+@register_condition("descriptor", pretty="task descriptor (oracle)",
+                    paper="task-conditioned hypernetworks on a task embedding (von Oswald et al. 2020)")
 class DescriptorEncoder(ConditionEncoder):
     """(features - mean) / std, features from ``family.descriptor_features(task_id)``.
 
@@ -21,7 +22,6 @@ class DescriptorEncoder(ConditionEncoder):
     encoder so a loaded generator can featurise a task id on its own.
     """
 
-    name = "descriptor"
     kind = "descriptor"
 
     def __init__(self, family: Any = None, family_dict: Mapping | None = None,

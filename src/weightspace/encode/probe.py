@@ -34,9 +34,10 @@ def farthest_points(flat: torch.Tensor, k: int) -> list[int]:
     return chosen
 
 
-@register_condition
+@register_condition("support-probe", pretty="support-set probe of zoo anchors",
+                    paper="anchor models' losses as a task embedding, as Task2Vec embeds tasks with a probe "
+                          "network (Achille et al. 2019); anchors by farthest-point sampling")
 class ProbeSupportEncoder(SupportSetEncoder):
-    name = "support-probe"
 
     def __init__(self, arch: Architecture, n_anchors: int = 32, anchors: Mapping[str, torch.Tensor] | None = None,
                  mean: torch.Tensor | None = None, std: torch.Tensor | None = None):

@@ -163,11 +163,11 @@ def _not_fitted(name: str) -> WeightspaceError:
 
 
 # ----- support sets ----------------------------------------------------------------------------
-@register_condition
+@register_condition("text-support", pretty="MiniLM class prototypes of the support set",
+                    paper="Sentence-BERT embeddings (Reimers & Gurevych 2019) of all-MiniLM-L6-v2, averaged per "
+                          "class as in prototypical networks (Snell et al. 2017)")
 class TextSupportEncoder(SupportSetEncoder):
     """Class prototypes of a support set's frozen MiniLM sentence embeddings, standardised over the zoo."""
-
-    name = "text-support"
 
     def __init__(self, arch: Architecture, whiten: int = 0, scale: ZooScale | None = None):
         if not isinstance(arch, LoRAMiniLM):
@@ -262,7 +262,8 @@ def description_of(item: Any, name: str) -> str:
     return text
 
 
-@register_condition
+@register_condition("text-description", pretty="MiniLM embedding of the task description",
+                    paper="Text-to-LoRA (Charakorn et al. 2025): weights from the embedding of a task's description")
 class TextDescriptionEncoder(ConditionEncoder):
     """The frozen MiniLM embedding of the task's description, standardised over the zoo.
 
@@ -270,7 +271,6 @@ class TextDescriptionEncoder(ConditionEncoder):
     ``max_length`` (tokens kept) is the architecture's when it has one, else 32.
     """
 
-    name = "text-description"
     kind = "text"
 
     def __init__(self, max_length: int = 32, whiten: int = 0, scale: ZooScale | None = None):
@@ -319,7 +319,8 @@ class TextDescriptionEncoder(ConditionEncoder):
 
 
 # ----- both ------------------------------------------------------------------------------------
-@register_condition
+@register_condition("text-both", pretty="support prototypes and description",
+                    paper="text-support and text-description side by side (Snell et al. 2017; Charakorn et al. 2025)")
 class TextBothEncoder(ConditionEncoder):
     """[text-support code, text-description code] of a task.
 
@@ -330,7 +331,6 @@ class TextBothEncoder(ConditionEncoder):
     support set moves only the support half. ``encode`` takes a Task or (x, y, description).
     """
 
-    name = "text-both"
     kind = "text"
 
     def __init__(self, support: TextSupportEncoder, description: TextDescriptionEncoder):

@@ -17,9 +17,10 @@ from weightspace.nets.base import Architecture
 from weightspace.tasks.base import Task
 
 
-@register_condition
+@register_condition("none", pretty="no condition (control)",
+                    paper="the told-nothing control: Text-to-LoRA (Charakorn et al. 2025) does about as well from "
+                          "random descriptions, so a condition counts only by its margin over this")
 class NoCondition(ConditionEncoder):
-    name = "none"
     kind = "none"
     dim = 1  # one constant entry: generators take a (B, C) input with C >= 1
 

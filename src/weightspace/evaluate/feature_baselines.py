@@ -1,6 +1,6 @@
 """Baselines for an architecture whose head is refitted per task on its features (``arch.head_refit``;
-so far LoRA sets of the frozen MiniLM), as evaluation Methods. The harness asks for them by that
-declared capability (harness.arch_methods), never by the architecture's name.
+so far LoRA sets of the frozen MiniLM), as evaluation Methods. They register as one baseline that
+applies by that declared capability (baseline_registry), never by the architecture's name.
 
 Every method returns, per held-out task, a full weight set of the zoo's space and the wall seconds
 a user would wait for it, support-set features included. In the words of their papers:
@@ -27,8 +27,22 @@ from weightspace.adapt.multitask import head_names
 from weightspace.adapt.task_vectors import plain_tensors
 from weightspace.config import from_mapping
 from weightspace.errors import WeightspaceError
+from weightspace.evaluate.baseline_registry import register_baseline
 from weightspace.evaluate.merged import merge_methods
-from weightspace.evaluate.methods import Method, Weights
+from weightspace.evaluate.methods import Method, Retrieved, Weights
+
+
+def refits_head(ctx) -> bool:
+    return ctx.arch.head_refit
+
+
+@register_baseline("frozen-features", pretty="frozen-feature baselines (probe, support-set member, merges)",
+                   paper="MTEB's classification protocol (Muennighoff et al. 2023); LoRA (Hu et al. 2021) trained on "
+                         "the support set; task arithmetic (Ilharco et al. 2023) and TIES (Yadav et al. 2023) with "
+                         "the head refitted per task",
+                   applies=refits_head, position=30)
+def feature_baselines(ctx, ranked: Retrieved, cfg) -> list[Method]:
+    return feature_methods(ctx, cfg.seed)
 
 
 def feature_methods(ctx, seed: int = 0) -> list[Method]:

@@ -4,7 +4,10 @@ fine-tuning, retrieval and the memorization baselines, with novelty and cost.
 Stages (each with a progress bar when asked):
  1. load the zoo, put it in one frame (barycentre alignment unless shared init), measure the
     zoo's own nearest-neighbour distances;
- 2. rank zoo members by support loss per task (retrieval, interpolation, noisy copies start here);
+ 2. rank zoo members by support loss per task (retrieval, interpolation, noisy copies start here),
+    train the reference, and build every registered baseline that applies to this zoo
+    (baseline_registry.applicable_baselines: retrieval, memorization, frozen-feature, majority,
+    merging, multi-task), in their declared order;
  3. collect every method's weights per task with their wall time (each generator in several
     modes: one sample, its central output, best of K by support loss; see generated.py);
  4. fine-tune from the best zoo start and from each generator's ``finetune_from`` output
@@ -25,10 +28,10 @@ from weightspace.adapt.finetune import FinetuneConfig
 from weightspace.card import make_card
 from weightspace.config import option, to_dict
 from weightspace.errors import WeightspaceError
+from weightspace.evaluate.baseline_registry import applicable_baselines
 from weightspace.evaluate.context import load_context
 from weightspace.evaluate.distributed import check_backend, open_finetune_pool, pool_slots
 from weightspace.evaluate.contenders import above_reference, above_reference_sentence, best_fewshot
-from weightspace.evaluate.feature_baselines import feature_methods
 from weightspace.evaluate.finetuning import CVGrid, finetune_methods, step_seconds, tuned_finetune_method
 from weightspace.evaluate.generated import (
     generator_methods,
@@ -38,14 +41,7 @@ from weightspace.evaluate.generated import (
     parse_mode,
     shuffled_method,
 )
-from weightspace.evaluate.merged import task_vector_methods
-from weightspace.evaluate.methods import (
-    majority_method,
-    memorization_methods,
-    multitask_methods,
-    rank_by_support,
-    retrieval_methods,
-)
+from weightspace.evaluate.methods import rank_by_support
 from weightspace.evaluate.reference import pretrained_start, reference_method
 from weightspace.evaluate.starts import COST_STARTS, scratch_method, shared_start_method
 from weightspace.evaluate.results import NOTES, SCHEMA, finite, generator_cost, method_entry, verdict
@@ -89,13 +85,6 @@ def finetune_config(ctx, cfg: EvalConfig) -> FinetuneConfig:
     return ft
 
 
-def arch_methods(ctx, ranked, seed: int) -> list:
-    """Baselines an architecture's declared capabilities call for: with a head refitted on its
-    features (``arch.head_refit``; LoRA), the frozen-feature probe, a support-set member and task
-    arithmetic / TIES merged under a refitted head (evaluate/feature_baselines.py)."""
-    return feature_methods(ctx, seed) if ctx.arch.head_refit else []
-
-
 def check_config(cfg: EvalConfig) -> None:
     if any(k < 0 for k in cfg.finetune_steps):
         raise WeightspaceError(f"--finetune-steps must be non-negative step counts, got {list(cfg.finetune_steps)}.")
@@ -128,19 +117,18 @@ def evaluate(generator_dirs: Sequence[str | Path], zoo_dir: str | Path, cfg: Eva
         budget = cfg.budget or ctx.train_cfg.steps
         if any(k > budget for k in cfg.finetune_steps):
             raise WeightspaceError(f"fine-tuning steps {max(cfg.finetune_steps)} exceed the budget of {budget} steps; raise --budget.")
-        with stages.stage("retrieval and baselines", 4) as cb:
+        chosen = applicable_baselines(ctx, cfg)
+        with stages.stage("retrieval and baselines", 2 + len(chosen)) as cb:
             ranked = rank_by_support(ctx)
-            retrieval, oracle = retrieval_methods(ctx, ranked)
             cb(1)
             pretrained = pretrained_start(ctx, cfg.seed) if ctx.arch.features_dim is None else None
             reference = reference_method(ctx, cfg.seed, start=pretrained)
             cb(2)
-            memorization = memorization_methods(ctx, ranked, cfg.noise_sigmas, cfg.average_k, cfg.seed)
-            cb(3)
-            specific = arch_methods(ctx, ranked, cfg.seed) + majority_method(ctx)
-            specific += task_vector_methods(ctx)
-            if cfg.multitask_tasks >= 0:
-                specific += multitask_methods(ctx, cfg.multitask_tasks, seed=cfg.seed)
+            baselines = []
+            for i, entry in enumerate(chosen):
+                baselines += entry.obj(ctx, ranked, cfg)
+                cb(3 + i)
+        retrieval = next(m for m in baselines if m.key == "retrieval")  # also the zoo-best fine-tuning start
         generated, ablations, starts, taken = [], [], [(retrieval, "zoo-best")], set()
         if pretrained is not None:  # standard fine-tuning and training from scratch, for the cost figures
             starts += [(m, name) for m, name in ((shared_start_method(ctx, pretrained), "shared"),
@@ -171,7 +159,7 @@ def evaluate(generator_dirs: Sequence[str | Path], zoo_dir: str | Path, cfg: Eva
                         grid = CVGrid(cfg.cv_folds, tuple(cfg.cv_lr_scales), tuple(cfg.cv_steps), budget)
                         finetuned.append(tuned_finetune_method(ctx, start, name, ft_cfg, grid, per_step, cfg.seed))
                         cb(1)
-        methods = [reference, *generated, *ablations, retrieval, oracle, *memorization, *specific, *finetuned]
+        methods = [reference, *generated, *ablations, *baselines, *finetuned]
         with stages.stage("scoring on test sets", len(ctx.tasks)) as cb:
             scores, zoo_acc = score_methods(ctx, methods, progress=cb)
         with stages.stage("weight-space map") as cb:

@@ -19,8 +19,9 @@ from typing import Sequence
 from weightspace.adapt.head_refit import refit_head
 from weightspace.adapt.multitask import head_names
 from weightspace.adapt.task_vectors import TIES_KEEP, MergedWeights, TaskVectors, plain_tensors, task_arithmetic, ties_merge
+from weightspace.evaluate.baseline_registry import register_baseline
 from weightspace.evaluate.context import ZooContext
-from weightspace.evaluate.methods import Method, shared_base
+from weightspace.evaluate.methods import Method, Retrieved, has_shared_start, shared_base
 from weightspace.nets.predict import predict_members
 from weightspace.spec import stack_members
 
@@ -30,10 +31,24 @@ ARITHMETIC_GRID = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)  # λ x M: 1 is the mean
 TIES_GRID = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)  # the TIES vector has one task vector's scale (paper: λ≈1)
 
 
-def task_vector_methods(ctx: ZooContext, keep: float = TIES_KEEP) -> list[Method]:
-    """The merges of a shared-start zoo. An architecture with a refitted head reports them with
+def has_task_vectors(ctx: ZooContext) -> bool:
+    """A start to take task vectors from: the shared start, or none needed where the whole body is
+    low-rank pairs (ΔW starts at 0). An architecture with a refitted head reports its merges with
     its feature baselines instead (feature_baselines.py), where they have always been listed."""
-    return [] if ctx.arch.head_refit else merge_methods(ctx, keep)
+    return not ctx.arch.head_refit and (not plain_tensors(ctx.arch, ()) or has_shared_start(ctx))
+
+
+@register_baseline("merging", pretty="task arithmetic and TIES-merging",
+                   paper="task arithmetic (Ilharco et al. 2023, editing models with task arithmetic); TIES-merging "
+                         "(Yadav et al. 2023)",
+                   applies=has_task_vectors, position=50)
+def merging_baselines(ctx: ZooContext, ranked: Retrieved, cfg) -> list[Method]:
+    return merge_methods(ctx)
+
+
+def task_vector_methods(ctx: ZooContext, keep: float = TIES_KEEP) -> list[Method]:
+    """The merges of a zoo with task vectors, [] where ``has_task_vectors`` says it has none."""
+    return merge_methods(ctx, keep) if has_task_vectors(ctx) else []
 
 
 def merge_methods(ctx: ZooContext, keep: float = TIES_KEEP) -> list[Method]:

@@ -20,6 +20,9 @@ Kinds (the ``kind`` field of every method, used by the verdict and the report):
 - ``merging``       one model merged from all zoo members' task vectors (task arithmetic, TIES;
                     merged.py, for shared-start zoos and LoRA's ΔW alike), a baseline
                     to beat like the memorization ones
+
+Each baseline registers here (or in feature_baselines.py, merged.py) with the paper it follows
+and what it needs from a zoo (baseline_registry.py); the harness runs those that apply.
 """
 
 from __future__ import annotations
@@ -33,10 +36,12 @@ import torch
 from weightspace.adapt.interpolate import aligned_interpolation
 from weightspace.adapt.merging import zoo_mean
 from weightspace.adapt.retrieval import nearest_by_descriptor, nearest_by_support, support_losses
+from weightspace.evaluate.baseline_registry import register_baseline
 from weightspace.evaluate.baselines import CoordinateGaussian, PCAGaussian, member_average, noisy_copy
 from weightspace.evaluate.context import ZooContext
 from weightspace.errors import WeightspaceError
 from weightspace.evaluate.cost import forward_flops
+from weightspace.registry import always
 
 Weights = dict[str, torch.Tensor]
 
@@ -95,6 +100,24 @@ def retrieval_methods(ctx: ZooContext, ret: Retrieved) -> list[Method]:
     return [retrieval, oracle]
 
 
+@register_baseline("retrieval", pretty="retrieval by support loss, and the descriptor oracle",
+                   paper="choosing a zoo model by its loss on the target data, as model-zoo transfer selection "
+                         "(Renggli et al. 2022, which model to transfer?)",
+                   applies=always, position=10)
+def retrieval_baselines(ctx: ZooContext, ret: Retrieved, cfg) -> list[Method]:
+    return retrieval_methods(ctx, ret)
+
+
+@register_baseline("memorization", pretty="memorization baselines (interpolation, zoo mean, noisy copies, "
+                                          "averages, Gaussians)",
+                   paper="p-diff's memorization checks (Wang et al. 2024): zoo members plus noise; interpolation "
+                         "after weight matching (Git Re-Basin, Ainsworth et al. 2023); weight averages (model soups, "
+                         "Wortsman et al. 2022); Gaussians fitted to the zoo (PCA: Schürholt et al. 2022)",
+                   applies=always, position=20)
+def memorization_baselines(ctx: ZooContext, ret: Retrieved, cfg) -> list[Method]:
+    return memorization_methods(ctx, ret, cfg.noise_sigmas, cfg.average_k, cfg.seed)
+
+
 def memorization_methods(ctx: ZooContext, ret: Retrieved, sigmas=(0.01, 0.05, 0.1, 0.2), average_k: int = 16,
                          seed: int = 0) -> list[Method]:
     """Interpolation, zoo mean and the memorization baselines; randomness seeded per task."""
@@ -136,11 +159,21 @@ def memorization_methods(ctx: ZooContext, ret: Retrieved, sigmas=(0.01, 0.05, 0.
     return [interp, mean, *noise, avg, coord_m, pca_m]
 
 
+def expresses_a_constant(ctx: ZooContext) -> bool:
+    """The architecture has weights that predict one class for every input (``constant_params``)."""
+    return ctx.arch.constant_params(0) is not None
+
+
+@register_baseline("majority", pretty="majority class",
+                   paper="the majority-class (ZeroR) predictor, the floor of any classifier (Witten, Frank & Hall, "
+                         "Data Mining, 3rd ed. 2011)",
+                   applies=expresses_a_constant, position=40)
+def majority_baseline(ctx: ZooContext, ret: Retrieved, cfg) -> list[Method]:
+    return majority_method(ctx)
+
+
 def majority_method(ctx: ZooContext) -> list[Method]:
-    """The constant predictor of each task's most frequent training class (none where the
-    architecture cannot express a constant output)."""
-    if ctx.arch.constant_params(0) is None:
-        return []
+    """The constant predictor of each task's most frequent training class (where ``expresses_a_constant``)."""
     majority = Method("majority", "majority", "majority class",
                       "predicts the most frequent class of the task's training labels for every input")
     for task in ctx.tasks:
@@ -150,25 +183,43 @@ def majority_method(ctx: ZooContext) -> list[Method]:
     return [majority]
 
 
-def multitask_methods(ctx: ZooContext, max_tasks: int = 128, steps: int = 0, seed: int = 0) -> list[Method]:
-    """A multi-task network on (up to ``max_tasks`` evenly spaced) zoo tasks, conditioned on the
-    standardised descriptor features, trained with the zoo's recipe for ``steps`` (0: twice the
-    members' steps, since it serves every task at once)."""
-    from weightspace.adapt.multitask import fit_multitask, head_names
+def conditions_a_head_on_descriptors(ctx: ZooContext) -> bool:
+    """A plain output layer to make linear in the task's descriptor, descriptor features to put
+    there, and a head that is not refitted per task (where it is, the probe baselines cover it)."""
+    from weightspace.adapt.multitask import head_names
 
-    if ctx.arch.head_refit:  # heads refitted per task (LoRA): the probe baselines cover it
-        return []
+    if ctx.arch.head_refit or ctx.descriptors.shape[1] == 0:
+        return False
     try:
         head_names(ctx.arch)
     except WeightspaceError:
-        return []
+        return False
+    return True
+
+
+def multitask_wanted(cfg) -> bool:
+    return cfg.multitask_tasks >= 0  # -1 switches the multi-task baseline off
+
+
+@register_baseline("multitask", pretty="multi-task network (descriptor)",
+                   paper="multitask learning (Caruana 1997): one network on every zoo task's data, its output layer "
+                         "linear in the task's descriptor",
+                   applies=conditions_a_head_on_descriptors, enabled=multitask_wanted, position=60)
+def multitask_baseline(ctx: ZooContext, ret: Retrieved, cfg) -> list[Method]:
+    return multitask_methods(ctx, cfg.multitask_tasks, seed=cfg.seed)
+
+
+def multitask_methods(ctx: ZooContext, max_tasks: int = 128, steps: int = 0, seed: int = 0) -> list[Method]:
+    """A multi-task network on (up to ``max_tasks`` evenly spaced) zoo tasks, conditioned on the
+    standardised descriptor features, trained with the zoo's recipe for ``steps`` (0: twice the
+    members' steps, since it serves every task at once). Where ``conditions_a_head_on_descriptors``."""
+    from weightspace.adapt.multitask import fit_multitask
+
     ids = sorted({r.task_id for r in ctx.records})
     if max_tasks and len(ids) > max_tasks:
         ids = [ids[round(i * (len(ids) - 1) / (max_tasks - 1))] for i in range(max_tasks)] if max_tasks > 1 else ids[:1]
     tasks = [ctx.family.task(t) for t in ids]  # built once: the family's task cache holds fewer than 128
     feats = torch.stack([ctx.descriptor_of(t) for t in tasks]).float()
-    if feats.shape[1] == 0:
-        return []
     mean, std = feats.mean(0), feats.std(0).clamp_min(1e-6)
     init = shared_base(ctx) or ctx.arch.init_params(seed)
     cfg = ctx.train_cfg
@@ -189,11 +240,15 @@ def _first(stacked: Weights) -> Weights:
     return {n: v[0] for n, v in stacked.items()}
 
 
+def has_shared_start(ctx: ZooContext) -> bool:
+    """The members share one start (a shared-init zoo, no alignment needed) recorded in base.safetensors."""
+    return not ctx.aligned and (ctx.zoo.path / "base.safetensors").is_file()
+
+
 def shared_base(ctx: ZooContext) -> Weights | None:
     """A shared-init zoo's members start from base.safetensors; references then start there too."""
-    if ctx.aligned:
+    if not has_shared_start(ctx):
         return None
     from weightspace.io import load_safetensors
 
-    path = ctx.zoo.path / "base.safetensors"
-    return load_safetensors(path)[0] if path.is_file() else None
+    return load_safetensors(ctx.zoo.path / "base.safetensors")[0]

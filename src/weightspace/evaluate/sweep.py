@@ -115,8 +115,6 @@ def fit_generator(zoo_dir: Path, out: Path, generator: str, condition: str, opti
     from weightspace.generate.registry import GENERATORS
     from weightspace.generate.training import TrainSpec, fit_on_zoo, generator_card
 
-    if generator not in GENERATORS:
-        raise WeightspaceError(f"unknown generator {generator!r}; choose one of {', '.join(sorted(GENERATORS))}.")
     gen_cfg = from_mapping(GENERATORS[generator].Config, dict(options), where="generator options")
     spec = TrainSpec(generator, gen_cfg, condition)
     began = time.perf_counter()

@@ -65,11 +65,12 @@ class ZooData:
 
 
 class Generator:
-    name: ClassVar[str]  # registry name, e.g. "pca-gaussian"
-    paper: ClassVar[str]  # the reference it follows
+    name: ClassVar[str]  # registry name, e.g. "pca-gaussian" (written by @register, generate.registry)
+    paper: ClassVar[str]  # the reference it follows (likewise)
     Config: ClassVar[type]  # dataclass of options (weightspace.config.option fields)
     wants_alignment: ClassVar[bool] = True  # models weights directly, so permutation noise hurts
     trains_encoder: ClassVar[bool] = True  # can train a trainable (DeepSets) encoder jointly
+    data_parallel: ClassVar[bool] = False  # its training loop can share each step over torchrun processes
 
     def __init__(self, config: Any = None, **overrides: Any):
         cfg = config if config is not None else self.Config()

@@ -27,10 +27,9 @@ class DiffusionConfig(LatentModelConfig):
     eta: float = option(0.0, "DDIM stochasticity: 0 = deterministic given the start noise, 1 = DDPM")
 
 
-@register
+@register("diffusion", pretty="latent diffusion (p-diff)",
+          paper="p-diff: Neural Network Diffusion (Wang et al. 2024); DDPM (Ho et al. 2020); DDIM sampling (Song et al. 2021)")
 class DiffusionGenerator(LatentDenoisingGenerator):
-    name = "diffusion"
-    paper = "p-diff: Neural Network Diffusion (Wang et al. 2024); DDPM (Ho et al. 2020); DDIM sampling (Song et al. 2021)"
     Config = DiffusionConfig
 
     def alphas_cumprod(self) -> torch.Tensor:

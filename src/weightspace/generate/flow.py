@@ -23,10 +23,9 @@ class FlowConfig(LatentModelConfig):
     solver: str = option("midpoint", "euler (1 network call per step) or midpoint (2 calls, second order)")
 
 
-@register
+@register("flow", pretty="latent flow matching",
+          paper="Flow Matching for Generative Modeling (Lipman et al. 2023); classifier-free guidance (Ho & Salimans 2022)")
 class FlowGenerator(LatentDenoisingGenerator):
-    name = "flow"
-    paper = "Flow Matching for Generative Modeling (Lipman et al. 2023); classifier-free guidance (Ho & Salimans 2022)"
     Config = FlowConfig
 
     def training_loss(self, x1, cond, drop, g, rows=slice(None)):

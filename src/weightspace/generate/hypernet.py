@@ -77,10 +77,9 @@ class HypernetConfig:
     seed: int = option(0, "seed of initialisation, batches and support draws")
 
 
-@register
+@register("hypernet", pretty="hypernetwork",
+          paper="HyperNetworks (Ha et al. 2017); end-to-end SFT mode of Text-to-LoRA (Charakorn et al. 2025)")
 class HypernetGenerator(Generator):
-    name = "hypernet"
-    paper = "HyperNetworks (Ha et al. 2017); end-to-end SFT mode of Text-to-LoRA (Charakorn et al. 2025)"
     Config = HypernetConfig
 
     @property

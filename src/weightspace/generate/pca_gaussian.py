@@ -30,10 +30,10 @@ class PCAGaussianConfig:
     seed: int = option(0, "seed of the support-set draws")
 
 
-@register
+@register("pca-gaussian", pretty="PCA Gaussian regression",
+          paper="Linear-Gaussian regression in a PCA basis (Bishop 2006, PRML §12.2); "
+                "the PCA-Gaussian baseline of Schürholt et al. 2022")
 class PCAGaussianGenerator(Generator):
-    name = "pca-gaussian"
-    paper = "Linear-Gaussian regression in a PCA basis (Bishop 2006, PRML §12.2); the PCA-Gaussian baseline of Schürholt et al. 2022"
     Config = PCAGaussianConfig
     trains_encoder = False
 

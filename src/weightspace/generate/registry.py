@@ -1,4 +1,7 @@
-"""Generators by name, each with the paper it follows (as mergekit lists its merge methods)."""
+"""Generators by name, each with a pretty name and the paper it follows (as mergekit lists its
+merge methods). A generator module registers its class with ``@register(name, pretty=, paper=)``;
+the registry writes ``name`` and ``paper`` onto the class, which saves them with every fitted
+generator."""
 
 from __future__ import annotations
 
@@ -7,20 +10,13 @@ from typing import Any
 
 from weightspace.errors import WeightspaceError
 from weightspace.generate.base import Generator, read_generator_config
+from weightspace.registry import Registry
 
-GENERATORS: dict[str, type[Generator]] = {}
-
-
-def register(cls: type[Generator]) -> type[Generator]:
-    if getattr(cls, "name", None) in GENERATORS and GENERATORS[cls.name] is not cls:
-        raise ValueError(f"generator name {cls.name!r} is registered twice")
-    GENERATORS[cls.name] = cls
-    return cls
+GENERATORS: Registry[type[Generator]] = Registry("generator", stamp=("name", "paper"))
+register = GENERATORS.register
 
 
 def make_generator(name: str, **cfg: Any) -> Generator:
-    if name not in GENERATORS:
-        raise WeightspaceError(f"unknown generator {name!r}; choose one of {', '.join(sorted(GENERATORS))}.")
     return GENERATORS[name](**cfg)
 
 
@@ -34,4 +30,4 @@ def load_generator(path: str | Path) -> Generator:
 
 def list_generators() -> list[tuple[str, str]]:
     """(name, paper) of every registered generator, for `--help` listings and reports."""
-    return [(n, GENERATORS[n].paper) for n in sorted(GENERATORS)]
+    return [(e.name, e.paper) for e in sorted(GENERATORS.entries(), key=lambda e: e.name)]

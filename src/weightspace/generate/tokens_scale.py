@@ -119,11 +119,10 @@ class TokenDenoiser(nn.Module):
         return self.out(nn.functional.silu(h))
 
 
-@register
+@register("token-flow", pretty="flow matching on layer tokens",
+          paper="Flow Matching (Lipman et al. 2023) on layer tokens, as in SANE (Schürholt et al. 2024) and "
+                "p-diff (Wang et al. 2024); classifier-free guidance (Ho & Salimans 2022)")
 class TokenFlowGenerator(Generator):
-    name = "token-flow"
-    paper = ("Flow Matching (Lipman et al. 2023) on layer tokens, as in SANE (Schürholt et al. 2024) and "
-             "p-diff (Wang et al. 2024); classifier-free guidance (Ho & Salimans 2022)")
     Config = TokenFlowConfig
     data_parallel = True  # its training loop shares each step's members over torchrun processes
 

@@ -10,9 +10,13 @@ from torch import nn
 
 from weightspace.errors import WeightspaceError
 from weightspace.nets.base import Architecture, activation
+from weightspace.nets.registry import register_arch
 from weightspace.spec import PermAxis, PermGroup, TensorSpec, WeightSpec
 
 
+@register_arch("cnn", pretty="small convolutional network",
+               paper="LeCun et al. 1998 (gradient-based learning applied to document recognition); "
+                     "GroupNorm (Wu & He 2018)")
 @dataclass(frozen=True)
 class CNN(Architecture):
     """conv{i} (stride 2 after the first layer), norm{i} when groupnorm_groups > 0, head."""
@@ -23,7 +27,6 @@ class CNN(Architecture):
     kernel: int = 3
     activation: str = "relu"
     groupnorm_groups: int = 0  # 0 = no normalisation
-    name = "cnn"
 
     def __post_init__(self):
         object.__setattr__(self, "input_shape", tuple(int(s) for s in self.input_shape))

@@ -9,9 +9,13 @@ import torch
 from torch import nn
 
 from weightspace.nets.base import Architecture, activation
+from weightspace.nets.registry import register_arch
 from weightspace.spec import PermAxis, PermGroup, TensorSpec, WeightSpec
 
 
+@register_arch("mlp", pretty="multi-layer perceptron",
+               paper="Rumelhart, Hinton & Williams 1986 (learning representations by back-propagating errors); "
+                     "Goodfellow, Bengio & Courville 2016, Deep Learning, ch. 6")
 @dataclass(frozen=True)
 class MLP(Architecture):
     """Layers fc0..fcL; hidden group h{i} couples rows of fc{i} with columns of fc{i+1}."""
@@ -20,7 +24,6 @@ class MLP(Architecture):
     n_classes: int
     hidden: tuple[int, ...] = (32,)
     activation: str = "relu"
-    name = "mlp"
 
     def __post_init__(self):
         object.__setattr__(self, "input_shape", tuple(int(s) for s in self.input_shape))

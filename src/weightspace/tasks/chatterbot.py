@@ -41,6 +41,7 @@ from weightspace.nets.lora_minilm import base_model as minilm
 from weightspace.nets.lora_minilm.forward import join_hidden
 from weightspace.tasks.base import Task, TaskFamily, stratified_support
 from weightspace.tasks.chatterbot_corpus import language_words, load_corpus, script_of, topic_words, unk_rates
+from weightspace.tasks.registry import register_family
 
 Source = tuple[str, str]  # (language, topic)
 
@@ -79,9 +80,10 @@ def _seed_for(seed: int, key: str) -> int:
     return int.from_bytes(hashlib.sha256(f"{seed}:{key}".encode()).digest()[:8], "little")
 
 
+@register_family("chatterbot", pretty="chatterbot sentence classification",
+                 paper="the ChatterBot conversational corpus (Cox, gunthercox/chatterbot-corpus); topic and "
+                       "language pairs, held out by whole topics and languages")
 class ChatterbotFamily(TaskFamily):
-    name = "chatterbot"
-
     def __init__(self, max_length: int = 32, min_per_class: int = 60, max_per_class: int = 150,
                  test_fraction: float = 0.3, support_per_class: int = 10, max_unk_rate: float = 0.2,
                  heldout_topics: tuple[str, ...] = ("food", "movies"), heldout_languages: tuple[str, ...] = ("italian",),

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from weightspace.config import from_mapping, option
+from weightspace.tasks.registry import register_family
 from weightspace.tasks.subsets import ClassSubsetFamily, SubsetsConfig
 from weightspace.tasks.transforms import STREAM_DATA, AngleFamily, TaskCache, rng_for, rotate_images
 
@@ -55,10 +56,12 @@ def digits_base(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarr
     return x[~is_test], y[~is_test], x[is_test], y[is_test]
 
 
+@register_family("digits-rotate", pretty="rotated handwritten digits",
+                 paper="UCI optical handwritten digits (Alpaydin & Kaynak 1998), via scikit-learn; rotation tasks "
+                       "as in Rotated MNIST (Larochelle et al. 2007)")
 class DigitsRotate(AngleFamily):
     """8x8 handwritten digits (padded to 10x10) rotated by an angle; descriptor (angle_deg,)."""
 
-    name = "digits-rotate"
     input_shape = (1, 8 + 2 * PAD, 8 + 2 * PAD)
     n_classes = 10
     data_phrase = "Handwritten digit images"
@@ -79,12 +82,14 @@ class DigitsSubsetsConfig(SubsetsConfig):
     pass
 
 
+@register_family("digits-subsets", pretty="handwritten digit class subsets",
+                 paper="UCI optical handwritten digits (Alpaydin & Kaynak 1998), via scikit-learn; class-subset "
+                       "tasks as in Split MNIST (Zenke et al. 2017)")
 class DigitsSubsets(ClassSubsetFamily):
     """Class-subset tasks on the embedded digits ("is it a 1, 4 or 7?"): the combinatorial
     family of ``weightspace.tasks.subsets`` with no download, images as in digits-rotate
     (upright, padded to 10x10, the same stratified train/test split)."""
 
-    name = "digits-subsets"
     input_shape = DigitsRotate.input_shape
     class_names = tuple(str(c) for c in range(10))
     data_phrase = "Handwritten digits"

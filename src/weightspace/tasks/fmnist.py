@@ -18,6 +18,7 @@ import torch
 
 from weightspace.config import from_mapping, option, to_dict
 from weightspace.errors import WeightspaceError
+from weightspace.tasks.registry import register_family
 from weightspace.tasks.subsets import ClassSubsetFamily, SubsetsConfig
 from weightspace.tasks.transforms import (
     STREAM_DATA,
@@ -97,10 +98,11 @@ class FMNISTRotateConfig:
     n_test: int = option(2000, "test images per task (class-balanced subsample of t10k, multiple of 10)")
 
 
+@register_family("fmnist-rotate", pretty="rotated Fashion-MNIST",
+                 paper="Fashion-MNIST (Xiao et al. 2017); rotation tasks as in Rotated MNIST (Larochelle et al. 2007)")
 class FMNISTRotate(AngleFamily):
     """Fashion-MNIST images rotated by an angle; descriptor (angle_deg,)."""
 
-    name = "fmnist-rotate"
     input_shape = (1, 28, 28)
     n_classes = 10
     data_phrase = "Fashion-MNIST images"
@@ -122,11 +124,12 @@ class FMNISTSubsetsConfig(SubsetsConfig):
     n_test: int = option(2000, "test images (class-balanced subsample of t10k, multiple of 10)")
 
 
+@register_family("fmnist-subsets", pretty="Fashion-MNIST class subsets",
+                 paper="Fashion-MNIST (Xiao et al. 2017); class-subset tasks as in Split MNIST (Zenke et al. 2017)")
 class FMNISTSubsets(ClassSubsetFamily):
     """Class-subset tasks on Fashion-MNIST (see ``weightspace.tasks.subsets``); all tasks share
     the very same image tensors, only the labels differ."""
 
-    name = "fmnist-subsets"
     input_shape = (1, 28, 28)
     class_names = CLASS_NAMES
     data_phrase = "Fashion-MNIST"

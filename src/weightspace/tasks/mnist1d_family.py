@@ -20,6 +20,7 @@ import numpy as np
 
 from weightspace.config import from_mapping, option
 from weightspace.errors import WeightspaceError
+from weightspace.tasks.registry import register_family
 from weightspace.tasks.transforms import AngleFamily, TaskCache, phase_shift
 
 SIGNAL_LENGTH = 40  # mnist1d's final_seq_length default
@@ -59,10 +60,11 @@ def mnist1d_base(seed: int, num_samples: int) -> tuple[np.ndarray, np.ndarray, n
     return signals(data["x"]), data["y"].astype(np.int64), signals(data["x_test"]), data["y_test"].astype(np.int64)
 
 
+@register_family("mnist1d", pretty="phase-shifted MNIST-1D",
+                 paper="MNIST-1D (Greydanus & Kobak 2020, scaling down deep learning)")
 class MNIST1D(AngleFamily):
     """MNIST-1D signals (1, 40) with every frequency's phase shifted by an angle; descriptor (angle_deg,)."""
 
-    name = "mnist1d"
     id_prefix = "phase"
     input_shape = (1, SIGNAL_LENGTH)
     n_classes = 10

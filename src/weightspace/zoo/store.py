@@ -325,9 +325,9 @@ def _check(zoo: Zoo) -> list[str]:
 def _check_split(zoo: Zoo, members: list[MemberRecord]) -> list[str]:
     """The family's split, recomputed from its recorded config, against the members' split labels:
     a zoo member on a held-out task would let a generator train on what it is judged on."""
-    from weightspace.tasks import FAMILY_NAMES, family_from_dict  # tasks sit below the zoo in the pipeline
+    from weightspace.tasks import FAMILIES, family_from_dict  # tasks sit below the zoo in the pipeline
 
-    if zoo.family.get("name") not in FAMILY_NAMES:  # nothing to recompute it from; readers that need it say so
+    if zoo.family.get("name") not in FAMILIES:  # nothing to recompute it from; readers that need it say so
         return []
     try:
         family = family_from_dict(zoo.family)

@@ -36,11 +36,15 @@ from weightspace.nets.lora_minilm.base_model import HIDDEN, MODULES
 from weightspace.nets.lora_minilm.base_model import N_LAYERS as N_BASE_LAYERS
 from weightspace.nets.lora_minilm.forward import LoRAClassifierModule, split_hidden, used_width
 from weightspace.nets.lora_minilm.train import LORA_TRAINER, embed
+from weightspace.nets.registry import register_arch
 from weightspace.spec import PermAxis, PermGroup, TensorSpec, WeightSpec
 
 INPUTS = ("ids", "hidden")
 
 
+@register_arch("lora-minilm", pretty="LoRA adapters on a frozen MiniLM",
+               paper="LoRA (Hu et al. 2021) on all-MiniLM-L6-v2: MiniLM (Wang et al. 2020) trained as a "
+                     "Sentence-BERT encoder (Reimers & Gurevych 2019)")
 @dataclass(frozen=True)
 class LoRAMiniLM(Architecture):
     """LoRA adapters on chosen layers/modules of all-MiniLM-L6-v2 plus a linear head."""
@@ -57,7 +61,6 @@ class LoRAMiniLM(Architecture):
     # channel, (N, L, 384 + 1), as the chatterbot family makes them with inputs="hidden"; every
     # batched (vmapped) trainer, evaluator and generator then skips the frozen lower layers.
     inputs: str = "ids"
-    name: ClassVar[str] = "lora-minilm"
     features_dim: ClassVar[int] = HIDDEN  # module(x, features=True) gives the sentence embedding the head reads
     head_refit: ClassVar[bool] = True  # the head is label-specific; the adapters are what transfers between tasks
     member_trainer: ClassVar[MemberTrainer] = LORA_TRAINER
