@@ -67,7 +67,9 @@ class EvalConfig:
     cv_folds: int = option(4, "Folds of the cross-validated support-set fine-tuning (lr and steps chosen per task); 0 = none.", min=0)
     cv_lr_scales: tuple[float, ...] = option((0.1, 0.3, 1.0), "Learning rates cross-validation chooses from, x the fine-tuning lr.")
     cv_steps: tuple[int, ...] = option((0, 5, 10, 20, 50, 100, 200, 500), "Step counts cross-validation chooses from "
-                                       "(those within the budget, and the budget itself).")
+                                       "(those within cv_max_steps, and cv_max_steps itself).")
+    cv_max_steps: int = option(0, "Most steps cross-validation may choose; 0 = the fine-tuning budget. Its cost is "
+                                  "folds x learning rates x this many steps per task.", min=0)
     starts: tuple[str, ...] = option(("shared", "scratch"), "Fine-tuning starts measured besides zoo-best and the "
                                      "generators' outputs (for overall.cost): shared (the pretrained start), scratch.")
     finetune_from: str = option("central", "The generator mode whose output is fine-tuned (one of generator_modes), or none.")
@@ -156,7 +158,8 @@ def evaluate(generator_dirs: Sequence[str | Path], zoo_dir: str | Path, cfg: Eva
                     finetuned += methods
                 if cfg.cv_folds and name != "scratch":  # nobody tunes a fresh init on 100 examples
                     with stages.stage(f"cross-validated fine-tuning from {name}") as cb:
-                        grid = CVGrid(cfg.cv_folds, tuple(cfg.cv_lr_scales), tuple(cfg.cv_steps), budget)
+                        grid = CVGrid(cfg.cv_folds, tuple(cfg.cv_lr_scales), tuple(cfg.cv_steps),
+                                      min(cfg.cv_max_steps or budget, budget))
                         finetuned.append(tuned_finetune_method(ctx, start, name, ft_cfg, grid, per_step, cfg.seed))
                         cb(1)
         methods = [reference, *generated, *ablations, *baselines, *finetuned]
