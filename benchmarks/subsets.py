@@ -1,7 +1,7 @@
 """Generation on unseen class-subset tasks (#14): every generator variant beside retrieval,
 support-set fine-tuning, the majority class and the memorization baselines, in one harness run.
 
-    python benchmarks/subsets.py [--family digits-subsets] [--tasks 256] [--heldout 32] [--out DIR]
+    python benchmarks/subsets.py [--family digits-subsets] [--tasks 256] [--heldout 32] [--out DIR] [--set KEY=VALUE]...
                                  [--variant NAME:GENERATOR:CONDITION[:KEY=VALUE,...]]...
 
 It builds (or resumes) a shared-start zoo of the family with held-out references, fits each
@@ -44,6 +44,8 @@ def main() -> None:
     p.add_argument("--out", default="runs/bench-subsets")
     p.add_argument("--variant", action="append", help="NAME:GENERATOR:CONDITION[:KEY=VALUE,...]")
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="an EvalConfig field for the harness run, e.g. --set cv_max_steps=200")
     args = p.parse_args()
     torch.set_num_threads(1)
     out = Path(args.out)
@@ -60,7 +62,10 @@ def main() -> None:
         if not (gen_dir / "config.json").is_file():
             train_generator(zoo_dir, gen_dir, generator, condition, options)
         gen_dirs.append(gen_dir)
-    results = evaluate(gen_dirs, zoo_dir, EvalConfig(finetune_steps=(0, 10, 50, 200)), progress=True)
+    from weightspace.config import apply_overrides
+
+    ecfg = apply_overrides(EvalConfig(finetune_steps=(0, 10, 50, 200)), args.set)
+    results = evaluate(gen_dirs, zoo_dir, ecfg, progress=True)
     write_results(out / f"eval-{args.tasks}", results)
     report(results, family, args)
 
