@@ -24,3 +24,13 @@ def test_zoo_recipes_load(path):
     recipe = resolve_recipe(load_yaml(BuildRecipe, path), [])
     assert recipe.out and recipe.init == "shared" and recipe.include_heldout
     make_family(recipe.family, n_tasks=recipe.tasks, n_heldout=recipe.heldout)  # the split is valid
+
+
+@pytest.mark.parametrize("path", [p for p in CONFIGS if "weightspace train" in p.read_text().splitlines()[0]], ids=lambda p: p.name)
+def test_generator_recipes_load(path):
+    import re
+
+    from weightspace.generate import GENERATORS
+
+    name = re.search(r"--generator (\S+)", path.read_text().splitlines()[0]).group(1)
+    load_yaml(GENERATORS[name].Config, path)
