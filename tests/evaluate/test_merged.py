@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 import torch
 
 from weightspace.adapt.task_vectors import task_arithmetic, ties_merge, trim
@@ -13,16 +12,6 @@ from weightspace.nets import MLP
 from weightspace.tasks import make_family
 from weightspace.zoo.build import build_zoo
 from weightspace.zoo.recipe import TrainConfig
-
-
-@pytest.fixture(scope="module")
-def shared_zoo(tmp_path_factory):
-    torch.set_num_threads(1)
-    family = make_family("digits-subsets", n_tasks=6, n_heldout=2)
-    arch = MLP(input_shape=(1, 10, 10), n_classes=2, hidden=(8,))
-    path = tmp_path_factory.mktemp("merged") / "zoo"
-    build_zoo(path, family, arch, TrainConfig(steps=60), init="shared", pretrain_steps=40, workers=0, progress=False).close()
-    return path
 
 
 def test_merges_are_built_from_the_shared_start_with_lambda_from_the_grid(shared_zoo):

@@ -9,20 +9,11 @@ from weightspace.evaluate.context import load_context
 from weightspace.evaluate.finetuning import CVGrid, tuned_finetune_method
 from weightspace.evaluate.harness import finetune_config, EvalConfig
 from weightspace.evaluate.methods import rank_by_support, retrieval_methods
-from weightspace.nets import MLP
-from weightspace.tasks import make_family
-from weightspace.zoo.build import build_zoo
-from weightspace.zoo.recipe import TrainConfig
 
 
 @pytest.fixture(scope="module")
-def ctx(tmp_path_factory):
-    torch.set_num_threads(1)
-    family = make_family("digits-subsets", n_tasks=6, n_heldout=2)
-    arch = MLP(input_shape=(1, 10, 10), n_classes=2, hidden=(8,))
-    path = tmp_path_factory.mktemp("tuned") / "zoo"
-    build_zoo(path, family, arch, TrainConfig(steps=60), init="shared", pretrain_steps=40, workers=0, progress=False).close()
-    return load_context(path)
+def ctx(shared_zoo):
+    return load_context(shared_zoo)
 
 
 def _method(ctx):

@@ -114,10 +114,8 @@ def reference_method(ctx: ZooContext, seed: int = 0, select: bool = True, val_fr
     flops = training_flops(ctx.n_params, ctx.train_cfg.steps * ctx.train_cfg.batch_size)
     for task in ctx.tasks:
         ref.add(*models[task.task_id], flops)
-    ref.info["source"] = {"zoo heldout members": sum(t.task_id in stored and models[t.task_id] is stored[t.task_id]
-                                                     for t in ctx.tasks),
-                          "trained here": sum(not (t.task_id in stored and models[t.task_id] is stored[t.task_id])
-                                              for t in ctx.tasks)}
+    reused = sum(t.task_id in stored and chosen[t.task_id] == zoo_recipe for t in ctx.tasks)
+    ref.info["source"] = {"zoo heldout members": reused, "trained here": len(ctx.tasks) - reused}
     ref.info["recipe"] = [chosen[t.task_id] for t in ctx.tasks]
     ref.info["recipe_counts"] = {r: ref.info["recipe"].count(r) for r in RECIPES}
     ref.info["selection"] = ({"val_fraction": val_fraction, "zoo_recipe": zoo_recipe,
