@@ -52,7 +52,7 @@ def generation_ms(gen_dir: Path, zoo_dir: Path, repeats: int = 21) -> tuple[floa
 
 
 def main() -> None:
-    from weightspace.demo import train_generator
+    from weightspace.generate.training import fit_and_save
     from weightspace.evaluate.harness import EvalConfig, evaluate, write_results
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -68,7 +68,7 @@ def main() -> None:
     gen_dir = out / f"gen-{args.condition}{changed}"
     began = time.perf_counter()
     if not (gen_dir / "config.json").is_file():
-        train_generator(zoo_dir, gen_dir, "hypernet", args.condition, options)
+        fit_and_save(zoo_dir, gen_dir, "hypernet", args.condition, options)
     fit_s = time.perf_counter() - began
     total_ms, sample_ms = generation_ms(gen_dir, zoo_dir)
     cfg = EvalConfig(finetune_steps=(0, 10, 50, 200), cv_folds=0, multitask_tasks=-1, generator_modes=("central",))

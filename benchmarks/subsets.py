@@ -28,7 +28,7 @@ DEFAULT_VARIANTS = ("hypernet-support:hypernet:support", "hypernet-descriptor:hy
 
 
 def main() -> None:
-    from weightspace.demo import train_generator
+    from weightspace.generate.training import fit_and_save
     from weightspace.evaluate.harness import EvalConfig, evaluate, write_results
     from weightspace.nets import make_arch
     from weightspace.tasks import make_family
@@ -60,7 +60,7 @@ def main() -> None:
         options = dict(item.split("=", 1) for item in (rest[0].split(",") if rest and rest[0] else []))
         gen_dir = out / f"gen-{args.tasks}-{name}"
         if not (gen_dir / "config.json").is_file():
-            train_generator(zoo_dir, gen_dir, generator, condition, options)
+            fit_and_save(zoo_dir, gen_dir, generator, condition, options)
         gen_dirs.append(gen_dir)
     from weightspace.config import apply_overrides
 

@@ -135,7 +135,7 @@ def test_the_sweep_error_for_a_zoo_without_references_names_real_flags(zoo_witho
 
 def test_condition_support_and_support_probe_are_one_choice_and_record_the_same(zoo_without_references, tmp_path, capsys,
                                                                                monkeypatch):
-    import weightspace.generate.checkpoint as checkpoint
+    import weightspace.training_loop as checkpoint
 
     text = flat(help_of("train"))
     assert "`support-probe` is the same encoder" in text

@@ -1,4 +1,4 @@
-"""cli.progress off a terminal: plain periodic lines on the stream, no ANSI codes, no blank lines,
+"""progress_lines.progress_bar off a terminal: plain periodic lines on the stream, no ANSI codes, no blank lines,
 and the final state always written; on a terminal, rich's bar as before."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import re
 
 from rich.console import Console
 
-from weightspace.cli.progress import PLAIN_EVERY_S, elapsed_text, on_terminal, progress_bar
+from weightspace.progress_lines import PLAIN_EVERY_S, elapsed_text, on_terminal, progress_bar
 
 LINE = re.compile(r"^training hypernet: step \d+/3000 \(\d+%\), loss [0-9.e+-]+, (\d+ min )?\d+ s elapsed$")
 

@@ -18,10 +18,12 @@ from weightspace.errors import WeightspaceError
 T = TypeVar("T")
 
 
-def option(default: Any, help: str, min: float | None = None, max: float | None = None) -> Any:
-    """A dataclass field with a default, one line of help and optional bounds (checked by
-    ``from_mapping``, so every config read from YAML or ``key=value`` is bounded the same way)."""
-    metadata = {"help": help, "min": min, "max": max}
+def option(default: Any, help: str, min: float | None = None, max: float | None = None,
+           choices: Iterable[Any] | None = None) -> Any:
+    """A dataclass field with a default, one line of help and optional bounds or choices (checked
+    by ``from_mapping`` and ``validate``, so every config read from YAML or ``key=value``, or
+    built in code, is bounded the same way)."""
+    metadata = {"help": help, "min": min, "max": max, "choices": tuple(choices) if choices is not None else None}
     if isinstance(default, (list, dict, set)):
         return field(default_factory=lambda d=default: type(d)(d), metadata=metadata)
     return field(default=default, metadata=metadata)
@@ -71,6 +73,14 @@ def from_mapping(cls: type[T], data: Mapping[str, Any], where: str = "config") -
     return cls(**values)
 
 
+def validate(cfg: T, where: str = "config") -> T:
+    """``cfg`` itself once every field passes the checks ``from_mapping`` applies (type, bounds, choices)."""
+    hints = get_type_hints(type(cfg))
+    for f in fields(cfg):
+        _check(getattr(cfg, f.name), hints.get(f.name, Any), f, where)
+    return cfg
+
+
 # Lower bounds that hold for a field of this name in every config, unless its option() declares
 # its own: step counts, worker counts and learning rates are never negative (a negative count
 # silently trains nothing, a negative rate is a torch ValueError deep inside training); batch
@@ -104,7 +114,7 @@ _SCALARS = {
 
 
 def _check(value: Any, typ: Any, f: dataclasses.Field, where: str) -> None:
-    """Type and bounds of one scalar field: one sentence naming the key, the value and what is allowed."""
+    """Type, choices and bounds of one scalar field: one sentence naming the key, the value and what is allowed."""
     args = typing.get_args(typ)
     optional = type(None) in args
     base = next((a for a in args if a is not type(None)), typ) if optional else typ
@@ -114,6 +124,9 @@ def _check(value: Any, typ: Any, f: dataclasses.Field, where: str) -> None:
         kind, accepts = _SCALARS[base]
         if not accepts(value):
             raise WeightspaceError(f"{where}: {f.name} must be {kind}, got {value!r}.")
+    choices = f.metadata.get("choices")
+    if choices and value not in choices:
+        raise WeightspaceError(f"{where}: {f.name} must be one of {', '.join(map(str, choices))}, got {value!r}.")
     if base in (int, float):
         low, high = f.metadata.get("min"), f.metadata.get("max")
         if low is None:

@@ -29,6 +29,7 @@ from rich.console import Console
 from weightspace.card import make_card
 from weightspace.config import option, to_dict
 from weightspace.evaluate.contenders import contender_group, fewshot_methods, generator_keys
+from weightspace.generate.training import fit_and_save
 from weightspace.io import atomic_write_json
 from weightspace.zoo.build import SHARED_INIT_REASON
 
@@ -138,11 +139,11 @@ def run_demo(cfg: DemoConfig, console: Console | None = None) -> dict[str, Any]:
     if done(gen_dir, "config.json"):
         steps.skip(str(gen_dir))
     else:
-        steps.timed("train", train_generator, shared_dir, gen_dir, cfg.generator, cfg.condition, cfg.generator_options)
+        steps.timed("train", fit_and_save, shared_dir, gen_dir, cfg.generator, cfg.condition, cfg.generator_options)
 
     steps.start("eval: held-out tasks vs reference, fine-tuning, retrieval and memorization baselines")
     results_path = run / "results.json"
-    results = evaluated(cfg, run, gen_dir, shared_dir, steps, "eval", console)
+    results = evaluated(eval_config(cfg), run, gen_dir, shared_dir, steps, "eval", console, SHARED_START_NOTE)
 
     steps.start("report")
     report = write_report(run, results, analysis_dir=analysis_dir, title=f"weightspace demo: {cfg.family}")
@@ -162,23 +163,33 @@ def run_demo(cfg: DemoConfig, console: Console | None = None) -> dict[str, Any]:
     return summary
 
 
-def evaluated(cfg: DemoConfig, run: Path, gen_dir: Path, zoo_dir: Path, steps: Steps, name: str, console: Console) -> dict:
-    """RUN/results.json of the generator against the zoo: read when a finished run left it, else evaluated and written."""
+def eval_config(cfg: DemoConfig):
+    """The demo's harness settings: cross-validated fine-tuning at a third of its default cost (3 folds,
+    2 learning rates, at most 200 steps) keeps the demo within its 10 minutes; the fixed budgets stay."""
+    from weightspace.evaluate.harness import EvalConfig
+
+    return EvalConfig(tasks=cfg.eval_tasks, finetune_steps=cfg.finetune_steps, seed=cfg.seed,
+                      cv_folds=3, cv_lr_scales=(0.3, 1.0), cv_max_steps=200)
+
+
+SHARED_START_NOTE = {"why a shared-start zoo": "The demo builds its generator's zoo with --init shared, although "
+                                               "`zoo build` defaults to independent. " + SHARED_INIT_REASON}
+
+
+def evaluated(ecfg, run: Path, gen_dir: Path, zoo_dir: Path, steps: Steps, name: str, console: Console,
+              notes: dict | None = None) -> dict:
+    """RUN/results.json of the generator against the zoo: read when a finished run left it, else
+    evaluated with ``ecfg`` (an EvalConfig), given ``notes`` and written."""
     import json
 
-    from weightspace.evaluate.harness import EvalConfig, evaluate, write_results
+    from weightspace.evaluate.harness import evaluate, write_results
 
     path = run / "results.json"
     if path.is_file():
         steps.skip(str(path))
         return json.loads(path.read_text())
-    # Cross-validated fine-tuning at a third of its default cost (3 folds, 2 learning rates, at most
-    # 200 steps) keeps the demo within its 10 minutes; the fixed budgets up to the full one stay.
-    ecfg = EvalConfig(tasks=cfg.eval_tasks, finetune_steps=cfg.finetune_steps, seed=cfg.seed,
-                      cv_folds=3, cv_lr_scales=(0.3, 1.0), cv_max_steps=200)
     results = steps.timed(name, evaluate, [gen_dir], zoo_dir, ecfg, progress=True, console=console)
-    results["notes"]["why a shared-start zoo"] = ("The demo builds its generator's zoo with --init shared, although "
-                                                  "`zoo build` defaults to independent. " + SHARED_INIT_REASON)
+    results["notes"].update(notes or {})
     write_results(run, results)
     return results
 
@@ -236,27 +247,11 @@ def run_subsets(cfg: DemoConfig, run: Path, steps: Steps, console: Console) -> d
     if done(gen_dir, "config.json"):
         steps.skip(str(gen_dir))
     else:
-        steps.timed("subsets_train", train_generator, zoo_dir, gen_dir, cfg.generator, cfg.condition,
+        steps.timed("subsets_train", fit_and_save, zoo_dir, gen_dir, cfg.generator, cfg.condition,
                     cfg.subsets_generator_options)
     steps.start(f"eval: {SUBSETS_FAMILY} held-out subsets")
-    results = evaluated(cfg, run, gen_dir, zoo_dir, steps, "subsets_eval", console)
+    results = evaluated(eval_config(cfg), run, gen_dir, zoo_dir, steps, "subsets_eval", console, SHARED_START_NOTE)
     steps.start(f"report: {SUBSETS_FAMILY}")
     report = write_report(run, results, title=f"weightspace demo: {SUBSETS_FAMILY}")
     return {**winner(results), "report": str(report), "verdict": results["overall"]["verdict"]}
 
-
-def train_generator(zoo_dir: Path, out: Path, generator: str, condition: str, options: dict) -> None:
-    """Fit ``generator`` (with ``options``) on the stored zoo and save it to ``out``."""
-    from weightspace.config import from_mapping
-    from weightspace.generate.registry import GENERATORS
-    from weightspace.generate.training import TrainSpec, fit_on_zoo, generator_card
-    from weightspace.zoo.store import Zoo
-
-    gen_cfg = from_mapping(GENERATORS[generator].Config, dict(options), where="generator_options")
-    spec = TrainSpec(generator, gen_cfg, condition)
-    zoo = Zoo.open_verified(zoo_dir)
-    try:
-        gen, data, facts = fit_on_zoo(spec, zoo, align="auto")
-    finally:
-        zoo.close()
-    gen.save(out, card=generator_card(spec, gen, data, facts))

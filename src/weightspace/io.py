@@ -13,7 +13,6 @@ import json
 import os
 import struct
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import Iterator, Mapping
 
@@ -178,9 +177,3 @@ def load_safetensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[st
     except Exception as e:  # safetensors raises several types for corrupt content
         raise WeightspaceError(f"{path} could not be read as safetensors ({e}).") from None
     return tensors, dict(header.get("__metadata__", {}) or {})
-
-
-def is_zip_or_pickle(path: str | Path) -> bool:
-    with open(path, "rb") as f:
-        head = f.read(9)
-    return _looks_like_pickle(head) or zipfile.is_zipfile(path)

@@ -17,7 +17,6 @@ demo.py's ``Steps`` runner, as the main demo's do.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,8 @@ from rich.console import Console
 
 from weightspace.card import make_card
 from weightspace.config import option, to_dict
-from weightspace.demo import Steps, done, train_generator
+from weightspace.demo import Steps, done, evaluated
+from weightspace.generate.training import fit_and_save
 from weightspace.io import atomic_write_json
 
 
@@ -55,7 +55,7 @@ class LoRADemoConfig:
 
 def run_lora_demo(cfg: LoRADemoConfig, console: Console | None = None) -> dict[str, Any]:
     """Run (or resume) the LoRA pipeline; returns paths and headline numbers."""
-    from weightspace.evaluate.harness import EvalConfig, evaluate, write_results
+    from weightspace.evaluate.harness import EvalConfig
     from weightspace.evaluate.sweep import evenly_spaced
     from weightspace.nets.lora_minilm import LoRAMiniLM
     from weightspace.nets.lora_minilm.train import LoRATrainConfig
@@ -85,28 +85,22 @@ def run_lora_demo(cfg: LoRADemoConfig, console: Console | None = None) -> dict[s
     if done(gen_dir, "config.json"):
         steps.skip(str(gen_dir))
     else:
-        steps.timed("train", train_generator, zoo_dir, gen_dir, cfg.generator, cfg.condition, cfg.generator_options)
+        steps.timed("train", fit_and_save, zoo_dir, gen_dir, cfg.generator, cfg.condition, cfg.generator_options)
 
     steps.start("eval: generated adapters vs LoRA fine-tuning, probe, retrieval, merging and memorization baselines")
-    results_path = run / "results.json"
-    if results_path.is_file():
-        steps.skip(str(results_path))
-        results = json.loads(results_path.read_text())
-    else:
-        # Fine-tuning runs from the best zoo start only (the costly stage: every step runs two
-        # transformer layers for every task); the full-data and support-set LoRAs trained from
-        # PEFT's init are methods of their own (reference, support-lora).
-        ecfg = EvalConfig(tasks=cfg.heldout, finetune_steps=tuple(k for k in cfg.finetune_steps if k <= cfg.steps), seed=cfg.seed,
-                          generator_modes=cfg.generator_modes, finetune_from="none", eval_every=cfg.eval_every)
-        results = steps.timed("eval", evaluate, [gen_dir], zoo_dir, ecfg, progress=True, console=console)
-        write_results(run, results)
+    # Fine-tuning runs from the best zoo start only (the costly stage: every step runs two
+    # transformer layers for every task); the full-data and support-set LoRAs trained from
+    # PEFT's init are methods of their own (reference, support-lora).
+    ecfg = EvalConfig(tasks=cfg.heldout, finetune_steps=tuple(k for k in cfg.finetune_steps if k <= cfg.steps), seed=cfg.seed,
+                      generator_modes=cfg.generator_modes, finetune_from="none", eval_every=cfg.eval_every)
+    results = evaluated(ecfg, run, gen_dir, zoo_dir, steps, "eval", console)
 
     steps.start("export: the adapter generated for the first held-out task, as a PEFT folder")
     adapter = steps.timed("export", _export_first, gen_dir, zoo_dir, family, run / "adapter")
 
     steps.start("report")
     report = write_report(run, results, title="weightspace demo: LoRA adapters for all-MiniLM-L6-v2 (chatterbot)")
-    summary = {"report": str(report), "results": str(results_path), "adapter": adapter,
+    summary = {"report": str(report), "results": str(run / "results.json"), "adapter": adapter,
                "seconds": time.perf_counter() - began, "stage_seconds": steps.timings,
                "verdict": results.get("overall", {}).get("verdict", {})}
     atomic_write_json(run / "card.json", make_card("demo-text-lora", to_dict(cfg), seed=cfg.seed, summary=summary))
@@ -122,8 +116,7 @@ def _export_first(gen_dir: Path, zoo_dir: Path, family, out: Path) -> dict[str, 
     from weightspace.zoo.store import Zoo
 
     gen = load_generator(gen_dir)
-    zoo = Zoo.open_verified(zoo_dir)
-    try:
+    with Zoo.open_verified(zoo_dir) as zoo:
         task = family.task(family.heldout_task_ids()[0])
         t = time.perf_counter()
         params = central_with_head(gen, task)
@@ -131,6 +124,4 @@ def _export_first(gen_dir: Path, zoo_dir: Path, family, out: Path) -> dict[str, 
         card = make_card("peft-adapter", {"source": {"generator": str(gen_dir), "task": task.task_id,
                                                      "head": "refitted on the task's support set"}})
         path = export_peft(params, out, zoo.arch, card=card, overwrite=True)
-    finally:
-        zoo.close()
     return {"path": str(path), "task": task.task_id, "description": task.description, "generation_seconds": seconds}

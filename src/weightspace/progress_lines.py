@@ -9,7 +9,7 @@ one line every ``PLAIN_EVERY_S`` seconds, then the final state::
 
 ``progress_bar`` is the one display for training loops: rich's transient bar on a terminal, these
 lines off one. It lives here, below every stage, so that any stage (and the torchrun entry point)
-can show progress without importing the CLI; cli.progress gives it the CLI's console.
+can show progress without importing the CLI (which passes its shared stderr console).
 """
 
 from __future__ import annotations

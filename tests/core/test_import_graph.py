@@ -9,7 +9,9 @@ dependency, paid later. A module importing its own parent package is not counted
 Stage order (a module may import its own stage and any earlier one):
 
     base      errors, io, config, spec, card, progress_lines, registry (the one registry shape every
-              stage's extension point uses; it imports only errors), and the package root: shared by all
+              stage's extension point uses; it imports only errors), training_loop (the one training
+              loop and its checkpoint/resume: nets, encode, adapt and generate train with it), and
+              the package root: shared by all
     nets, tasks   architectures (LoRA's frozen backbone included) and task families; the text
                   family reads sentences through the frozen MiniLM of nets/lora_minilm
     zoo       store, trainers, build backends
@@ -35,7 +37,7 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[2] / "src"
 PACKAGE = "weightspace"
 STAGES = [
-    {"", "errors", "io", "config", "spec", "card", "progress_lines", "registry"},
+    {"", "errors", "io", "config", "spec", "card", "progress_lines", "registry", "training_loop"},
     {"nets", "tasks"},
     {"zoo"},
     {"symmetry"},

@@ -23,7 +23,7 @@ from weightspace.io import load_safetensors
 
 from hardening_helpers import snapshot
 
-RESUMABLE = importlib.util.find_spec("weightspace.generate.checkpoint") is not None  # patch_serve_checkpoint.diff
+RESUMABLE = importlib.util.find_spec("weightspace.training_loop") is not None  # patch_serve_checkpoint.diff
 
 # argv[1]: the fault, argv[2]: its position; the rest is a `weightspace` command line, or
 # "export OUT SEED" for the library's export_peft.

@@ -19,7 +19,6 @@ evaluating on the test grid is bookkeeping, not part of what fine-tuning costs a
 from __future__ import annotations
 
 import hashlib
-import time
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
 
@@ -31,6 +30,7 @@ from weightspace.config import option
 from weightspace.errors import WeightspaceError
 from weightspace.nets.predict import accuracy_per_member
 from weightspace.nets.base import Architecture
+from weightspace.training_loop import TrainState, train
 
 OPTIMIZERS = ("adam", "sgd")
 
@@ -131,22 +131,16 @@ def finetune(arch: Architecture, init: Mapping[str, torch.Tensor], xs: Sequence[
         if test is not None:
             run.test_acc[:, grid.index(step)] = accuracy_per_member(arch, current, *test)
 
-    record(0)
-    for step in range(1, steps + 1):
-        began = time.perf_counter()
-        idx = stream[:, (step - 1) * batch: step * batch]
+    def step_loss(step: int) -> torch.Tensor:  # step 0-based: examples of step + 1
+        idx = stream[:, step * batch: (step + 1) * batch]
         xb = torch.stack([x[i] for x, i in zip(xs, idx)])
         yb = torch.stack([y[i] for y, i in zip(ys, idx)])
         logits = forward(dict(zip(names, params)), xb)  # (T, B, classes)
-        loss = F.cross_entropy(logits.flatten(0, 1), yb.flatten(), reduction="sum") / batch
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        run.train_seconds += time.perf_counter() - began
-        if step in grid:
-            record(step)
-        if progress is not None:
-            progress(step, steps)
+        return F.cross_entropy(logits.flatten(0, 1), yb.flatten(), reduction="sum") / batch
+
+    record(0)
+    run.train_seconds = train(TrainState(params, opt), step_loss, steps, progress=progress,
+                              after_step=lambda done: record(done) if done in grid else None).seconds
     return run
 
 

@@ -30,6 +30,7 @@ from torch.func import functional_call, vmap
 from weightspace.errors import WeightspaceError
 from weightspace.nets.base import Architecture
 from weightspace.tasks.base import Task
+from weightspace.training_loop import adamw_cosine, train
 
 Weights = dict[str, torch.Tensor]
 
@@ -64,15 +65,14 @@ def fit_multitask(arch: Architecture, tasks: Sequence[Task], conds: torch.Tensor
     if len(tasks) != len(conds) or not tasks:
         raise WeightspaceError("a multi-task network needs one condition per zoo task and at least one task.")
     began = time.perf_counter()
-    g = torch.Generator().manual_seed(seed)
     module = arch.module()
     heads = head_names(arch)
     conds = conds.to(torch.float32)
     shared = {n: nn.Parameter(init[n].detach().clone().float()) for n in arch.spec().names if n not in heads}
     head_base = {n: nn.Parameter(init[n].detach().clone().float()) for n in heads}
     head_coef = {n: nn.Parameter(torch.zeros(conds.shape[1], *init[n].shape)) for n in heads}
-    opt = torch.optim.AdamW([*shared.values(), *head_base.values(), *head_coef.values()], lr=lr, weight_decay=weight_decay)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(steps, 1))
+    state = adamw_cosine([*shared.values(), *head_base.values(), *head_coef.values()], lr, steps, weight_decay, seed)
+    g = state.generator
 
     def loss_of(params: Weights, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return nn.functional.cross_entropy(functional_call(module, params, (x,)), y)
@@ -82,17 +82,16 @@ def fit_multitask(arch: Architecture, tasks: Sequence[Task], conds: torch.Tensor
         return loss_of({**shared, **head}, x, y)
 
     per_task = vmap(batched_loss, in_dims=(0, 0, 0))
-    for _ in range(steps):
+
+    def joint(step: int) -> torch.Tensor:
         pick = torch.randperm(len(tasks), generator=g)[: min(batch_tasks, len(tasks))]
         xs, ys = [], []
         for i in pick.tolist():
             rows = torch.randint(len(tasks[i].y_train), (batch_size,), generator=g)
             xs.append(tasks[i].x_train[rows])
             ys.append(tasks[i].y_train[rows])
-        loss = per_task(conds[pick], torch.stack(xs), torch.stack(ys)).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
+        return per_task(conds[pick], torch.stack(xs), torch.stack(ys)).mean()
+
+    train(state, joint, steps)
     detach = lambda d: {n: p.detach() for n, p in d.items()}  # noqa: E731
     return MultitaskNetwork(arch, detach(shared), detach(head_base), detach(head_coef), time.perf_counter() - began)

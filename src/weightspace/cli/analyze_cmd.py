@@ -13,7 +13,6 @@ from pathlib import Path
 import typer
 
 from weightspace.cli.app import app, console
-from weightspace.errors import WeightspaceError
 from weightspace.geometry.analysis import AnalyzeConfig
 from weightspace.report.analysis import run_analysis
 
@@ -22,19 +21,15 @@ from weightspace.report.analysis import run_analysis
 def analyze(
     zoos: list[Path] = typer.Argument(..., help="zoo directories to analyse and compare"),
     out: Path = typer.Option(..., "--out", "-o", help="directory for analysis.json, plots and the card"),
-    pairs: int = typer.Option(AnalyzeConfig.pairs, "--pairs", help="member pairs for the mode-connectivity barriers"),
+    pairs: int = typer.Option(AnalyzeConfig.pairs, "--pairs", min=1, help="member pairs for the mode-connectivity barriers"),
     no_align: bool = typer.Option(False, "--no-align", help="skip barycentre alignment and weight-matched barriers"),
-    lambdas: int = typer.Option(AnalyzeConfig.lambdas, "--lambdas", help="points on each interpolation path"),
-    eval_examples: int = typer.Option(AnalyzeConfig.eval_examples, "--eval-examples", help="test examples per task for barriers"),
+    lambdas: int = typer.Option(AnalyzeConfig.lambdas, "--lambdas", min=3,
+                                help="points on each interpolation path (both ends and at least one between)"),
+    eval_examples: int = typer.Option(AnalyzeConfig.eval_examples, "--eval-examples", min=1,
+                                      help="test examples per task for barriers"),
     seed: int = typer.Option(AnalyzeConfig.seed, "--seed", help="seed of pair sampling, matching and CV folds"),
 ) -> None:
     """Spectrum, intrinsic dimension, descriptor clustering, per-layer variance and mode connectivity."""
-    if pairs < 1:
-        raise WeightspaceError(f"--pairs must be at least 1, got {pairs}.")
-    if lambdas < 3:
-        raise WeightspaceError(f"--lambdas must be at least 3 (both ends and one point between), got {lambdas}.")
-    if eval_examples < 1:
-        raise WeightspaceError(f"--eval-examples must be at least 1, got {eval_examples}.")
     from weightspace.io import check_output_dir
 
     check_output_dir(out, "--out directory")

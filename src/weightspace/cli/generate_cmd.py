@@ -11,9 +11,9 @@ from typing import Optional
 
 import typer
 
-from weightspace.cli.app import app
-from weightspace.cli.progress import progress_bar as _bar
+from weightspace.cli.app import app, console
 from weightspace.errors import WeightspaceError
+from weightspace.progress_lines import progress_bar
 
 
 # One request writes at most this many models: 1024 digits MLPs are 14 MB; 100,000 were 1.4 GB and
@@ -90,14 +90,14 @@ def train(
     config: Optional[Path] = typer.Option(None, "--config", help="YAML file of generator options."),
     out: Path = typer.Option(..., "--out", "-o", help="Directory to write the generator to."),
     align: str = typer.Option("auto", "--align", help="auto: align independent-init zoos when the generator models weights directly; yes; no."),
-    checkpoint_every: int = typer.Option(200, "--checkpoint-every", help="Snapshot the training state every N steps beside --out; a rerun resumes from it (0: never)."),
+    checkpoint_every: int = typer.Option(200, "--checkpoint-every", min=0, help="Snapshot the training state every N steps beside --out; a rerun resumes from it (0: never)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
 ) -> None:
     """Fit a generator on a zoo's final zoo-split members and save it (safetensors + config + card)."""
     import torch
 
     from weightspace.config import to_dict
-    from weightspace.generate.checkpoint import Checkpoint, state_dir_for
+    from weightspace.training_loop import Checkpoint, state_dir_for
     from weightspace.generate.evaluation import describe_heldout, heldout_summary
     from weightspace.generate.training import TrainSpec, generator_card, prepare
     from weightspace.generate.zoo_data import resolve_condition
@@ -106,19 +106,17 @@ def train(
 
     check_output_dir(out, "--out directory")
     torch.set_num_threads(1)  # small nets: one thread is fastest and leaves the other cores alone
-    if checkpoint_every < 0:
-        raise WeightspaceError(f"--checkpoint-every must be 0 (never) or a positive number of steps, got {checkpoint_every}.")
     condition = resolve_condition(condition)  # one canonical name: `support` and `support-probe` record the same
     spec = TrainSpec.from_cli(generator, condition, config, overrides or [])
     zoo = Zoo.open_verified(zoo_path)
-    with _bar("aligning zoo", quiet) as bar:
+    with progress_bar("aligning zoo", quiet, console=console) as bar:
         gen, data, facts = prepare(spec, zoo, align, progress=bar)
     # Everything the trained weights depend on: a snapshot taken with other settings is not resumed.
     fingerprint = {"generator": generator, "config": to_dict(spec.config), "zoo": str(Path(zoo_path).resolve()),
                    "members": sorted(r.key for r in zoo.records(final_only=True, split="zoo")),
                    "condition": condition, "condition_options": spec.condition_options, "aligned": facts["aligned"]}
     checkpoint = Checkpoint(state_dir_for(out), checkpoint_every, fingerprint)
-    with _bar(f"training {generator}", quiet, unit="step") as bar:
+    with progress_bar(f"training {generator}", quiet, unit="step", console=console) as bar:
         gen.fit(data, progress=bar, checkpoint=checkpoint)
     if checkpoint.resumed_from:
         typer.echo(f"resumed training from step {checkpoint.resumed_from} ({checkpoint.path}).", err=True)

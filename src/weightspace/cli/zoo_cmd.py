@@ -151,6 +151,20 @@ def family_and_arch(recipe: BuildRecipe):
     return family, arch_for_family(recipe.arch, family, **arch_options)
 
 
+def recipe_with(config: Optional[Path], hidden: Optional[str], **given: Any) -> BuildRecipe:
+    """The ``--config`` recipe (or the defaults) with the options given on the command line."""
+    recipe = load_yaml(BuildRecipe, config) if config is not None else BuildRecipe()
+    for key, value in given.items():
+        if value is not None:
+            setattr(recipe, key, value)
+    if hidden is not None:
+        try:
+            recipe.hidden = [int(w) for w in hidden.split(",") if w.strip()]
+        except ValueError:
+            raise WeightspaceError(f"--hidden {hidden!r} must be comma-separated widths such as 32,32.") from None
+    return recipe
+
+
 @zoo_app.command("build")
 def build_cmd(
     overrides: Optional[list[str]] = typer.Argument(None, help="key=value overrides (seeds=2, lr=0.01, family.n_tasks=8)."),
@@ -178,18 +192,9 @@ def build_cmd(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Train a zoo (or resume an interrupted build): every task x seed, in batched chunks."""
-    recipe = load_yaml(BuildRecipe, config) if config is not None else BuildRecipe()
-    given = {"out": out, "family": family, "arch": arch, "tasks": tasks, "heldout": heldout, "seeds": seeds,
-             "init": init, "pretrain_steps": pretrain_steps, "include_heldout": heldout_models, "chunk": chunk,
-             "workers": workers, "seed": seed, "backend": backend, "address": address}
-    for key, value in given.items():
-        if value is not None:
-            setattr(recipe, key, value)
-    if hidden is not None:
-        try:
-            recipe.hidden = [int(w) for w in hidden.split(",") if w.strip()]
-        except ValueError:
-            raise WeightspaceError(f"--hidden {hidden!r} must be comma-separated widths such as 32,32.") from None
+    recipe = recipe_with(config, hidden, out=out, family=family, arch=arch, tasks=tasks, heldout=heldout, seeds=seeds,
+                         init=init, pretrain_steps=pretrain_steps, include_heldout=heldout_models, chunk=chunk,
+                         workers=workers, seed=seed, backend=backend, address=address)
     train = {"steps": steps, "lr": lr, "optimizer": optimizer, "batch_size": batch_size, "snapshot_every": snapshot_every}
     # e.g. `zoo build --family chatterbot --arch lora-minilm family.inputs=hidden family.hidden_layer=4` is what
     # `lora-zoo build` runs: the architecture's own trainer through this one builder
@@ -224,7 +229,7 @@ def show_cmd(path: Path = typer.Argument(..., help="Zoo directory.")) -> None:
 
     zoo = Zoo.open(path)
     table = Table(title=str(path), show_header=False)
-    table.add_row("architecture", _arch_text(zoo))
+    table.add_row("architecture", zoo.arch.describe())
     table.add_row("parameters", f"{zoo.spec.numel:,} in {len(zoo.spec.tensors)} tensors")
     table.add_row("family", f"{zoo.family.get('name')} {json.dumps(zoo.family.get('config', {}), sort_keys=True)}")
     everything = zoo.records(final_only=False, split=None)
@@ -284,16 +289,13 @@ def import_cmd(
 
     metrics = _metrics_arg(metrics_json) if metrics_json is not None else None
     import_map = load_import_map(rules) if rules is not None else None
-    zoo = Zoo.open(zoo_dir)
-    try:
+    with Zoo.open(zoo_dir) as zoo:
         ids = import_checkpoints(zoo, files, task_id=task, metrics=metrics, seed=seed, sidecar=sidecar,
                                  import_map=import_map)
         log = {"command": current_command(), "members": len(ids)}
         if import_map is not None:
             log["map"] = import_map.to_dict()
         zoo.update_card({**zoo.card, "imports": [*zoo.card.get("imports", []), log]})
-    finally:
-        zoo.close()
     typer.echo(f"imported {len(ids)} member{'s' if len(ids) != 1 else ''} into {zoo_dir} (ids {ids[0]}..{ids[-1]}).")
 
 
@@ -308,13 +310,9 @@ def _metrics_arg(text: str) -> dict[str, float]:
     return {k: float(v) for k, v in data.items()}
 
 
-def _arch_text(zoo) -> str:
-    return zoo.arch.describe()
-
-
 def _summary_line(zoo) -> str:
     records = zoo.records()
     accs = [r.metrics["test_acc"] for r in records if "test_acc" in r.metrics]
     acc = f"test_acc {statistics.fmean(accs):.3f}" if accs else "test_acc -"
-    return (f"{zoo.path}  {_arch_text(zoo)} ({zoo.spec.numel:,} params)  {zoo.family.get('name')}  "
+    return (f"{zoo.path}  {zoo.arch.describe()} ({zoo.spec.numel:,} params)  {zoo.family.get('name')}  "
             f"{len(records)} members  {acc}")

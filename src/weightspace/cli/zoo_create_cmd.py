@@ -13,8 +13,8 @@ from typing import Optional
 
 import typer
 
-from weightspace.cli.zoo_cmd import BuildRecipe, _summary_line, family_and_arch, resolve_recipe, zoo_app
-from weightspace.config import load_yaml, to_dict
+from weightspace.cli.zoo_cmd import _summary_line, family_and_arch, recipe_with, resolve_recipe, zoo_app
+from weightspace.config import to_dict
 from weightspace.errors import WeightspaceError
 
 
@@ -34,15 +34,7 @@ def create_cmd(
     from weightspace.io import check_output_dir
     from weightspace.zoo.store import Zoo
 
-    recipe = load_yaml(BuildRecipe, config) if config is not None else BuildRecipe()
-    for key, value in {"out": out, "family": family, "arch": arch, "tasks": tasks, "heldout": heldout}.items():
-        if value is not None:
-            setattr(recipe, key, value)
-    if hidden is not None:
-        try:
-            recipe.hidden = [int(w) for w in hidden.split(",") if w.strip()]
-        except ValueError:
-            raise WeightspaceError(f"--hidden {hidden!r} must be comma-separated widths such as 32,32.") from None
+    recipe = recipe_with(config, hidden, out=out, family=family, arch=arch, tasks=tasks, heldout=heldout)
     for item in overrides or []:
         if not item.partition("=")[0].strip().startswith(("family.", "arch.")):
             raise WeightspaceError(f"zoo create takes only family.X=... and arch.X=... overrides, not {item!r}; "
@@ -59,11 +51,8 @@ def create_cmd(
     config_record = {"family": family_obj.to_dict(), "arch": arch_obj.to_dict(), "members": "imported (created empty)"}
     recipe_record = {k: v for k, v in to_dict(recipe).items()
                      if k in ("out", "family", "tasks", "heldout", "family_options", "arch", "hidden", "arch_options")}
-    zoo = Zoo.create(recipe.out, arch_obj, family_obj.to_dict(), make_card("zoo", config_record, recipe=recipe_record))
-    try:
+    with Zoo.create(recipe.out, arch_obj, family_obj.to_dict(), make_card("zoo", config_record, recipe=recipe_record)) as zoo:
         line = _summary_line(zoo)
-    finally:
-        zoo.close()
     if existed:
         typer.echo(f"{recipe.out} already is a zoo with this family and architecture; left as it is.\n{line}")
     else:

@@ -15,6 +15,7 @@ from torch import nn
 
 from weightspace.encode.modules import mlp, seeded
 from weightspace.errors import WeightspaceError
+from weightspace.training_loop import adamw_cosine, train
 
 
 class AELatent(nn.Module):
@@ -36,23 +37,18 @@ class AELatent(nn.Module):
             progress: Callable[[int, int], None] | None = None) -> "AELatent":
         if flat.dim() != 2 or flat.shape[0] < 2:
             raise WeightspaceError(f"the autoencoder needs an (M, D) matrix of at least 2 members, got {tuple(flat.shape)}.")
-        g = torch.Generator().manual_seed(seed)
         with seeded(seed):
             ae = cls(flat.shape[1], dim, hidden)
-        opt = torch.optim.AdamW(ae.parameters(), lr=lr, weight_decay=1e-4)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-        for step in range(steps):
-            idx = torch.randint(0, flat.shape[0], (min(batch_size, flat.shape[0]),), generator=g)
+        state = adamw_cosine(list(ae.parameters()), lr, steps, 1e-4, seed)
+
+        def reconstruction(step: int) -> torch.Tensor:
+            idx = torch.randint(0, flat.shape[0], (min(batch_size, flat.shape[0]),), generator=state.generator)
             x = flat[idx]
-            z = ae.encoder(x + input_noise * torch.randn(x.shape, generator=g))
-            recon = ae.decoder(z + latent_noise * torch.randn(z.shape, generator=g))
-            loss = ((recon - x) ** 2).mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            if progress:
-                progress(step + 1, steps)
+            z = ae.encoder(x + input_noise * torch.randn(x.shape, generator=state.generator))
+            recon = ae.decoder(z + latent_noise * torch.randn(z.shape, generator=state.generator))
+            return ((recon - x) ** 2).mean()
+
+        train(state, reconstruction, steps, progress=progress)
         with torch.no_grad():
             z = ae.encoder(flat)
             ae.z_mean.copy_(z.mean(0))

@@ -29,9 +29,6 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-FLOPS_NOTE = "approximate: 2 x params per example for a forward pass, 6 x params per example for a training step"
-
-
 def forward_flops(n_params: int, examples: int) -> float:
     return 2.0 * n_params * examples
 
@@ -68,7 +65,7 @@ class MatchCost:
     budget_steps: int
     seconds_per_step: float
     start_seconds: float  # choosing the zoo start, per task
-    finetune_flops_to_match: float  # mean over tasks, approximate (see FLOPS_NOTE)
+    finetune_flops_to_match: float  # mean over tasks, approximate (see the module docstring)
     per_task_steps: list[int]
 
     def to_dict(self) -> dict:

@@ -86,7 +86,11 @@ def rank_by_support(ctx: ZooContext, keep: int = 2) -> Retrieved:
     return out
 
 
-def retrieval_methods(ctx: ZooContext, ret: Retrieved) -> list[Method]:
+@register_baseline("retrieval", pretty="retrieval by support loss, and the descriptor oracle",
+                   paper="choosing a zoo model by its loss on the target data, as model-zoo transfer selection "
+                         "(Renggli et al. 2022, which model to transfer?)",
+                   applies=always, position=10)
+def retrieval_methods(ctx: ZooContext, ret: Retrieved, cfg=None) -> list[Method]:
     retrieval = Method("retrieval", "retrieval", "retrieval (support loss)",
                        "the zoo member with the lowest loss on the task's support set")
     oracle = Method("oracle:descriptor", "oracle", "oracle: descriptor-nearest member",
@@ -100,27 +104,16 @@ def retrieval_methods(ctx: ZooContext, ret: Retrieved) -> list[Method]:
     return [retrieval, oracle]
 
 
-@register_baseline("retrieval", pretty="retrieval by support loss, and the descriptor oracle",
-                   paper="choosing a zoo model by its loss on the target data, as model-zoo transfer selection "
-                         "(Renggli et al. 2022, which model to transfer?)",
-                   applies=always, position=10)
-def retrieval_baselines(ctx: ZooContext, ret: Retrieved, cfg) -> list[Method]:
-    return retrieval_methods(ctx, ret)
-
-
 @register_baseline("memorization", pretty="memorization baselines (interpolation, zoo mean, noisy copies, "
                                           "averages, Gaussians)",
                    paper="p-diff's memorization checks (Wang et al. 2024): zoo members plus noise; interpolation "
                          "after weight matching (Git Re-Basin, Ainsworth et al. 2023); weight averages (model soups, "
                          "Wortsman et al. 2022); Gaussians fitted to the zoo (PCA: Schürholt et al. 2022)",
                    applies=always, position=20)
-def memorization_baselines(ctx: ZooContext, ret: Retrieved, cfg) -> list[Method]:
-    return memorization_methods(ctx, ret, cfg.noise_sigmas, cfg.average_k, cfg.seed)
-
-
-def memorization_methods(ctx: ZooContext, ret: Retrieved, sigmas=(0.01, 0.05, 0.1, 0.2), average_k: int = 16,
-                         seed: int = 0) -> list[Method]:
-    """Interpolation, zoo mean and the memorization baselines; randomness seeded per task."""
+def memorization_methods(ctx: ZooContext, ret: Retrieved, cfg) -> list[Method]:
+    """Interpolation, zoo mean and the memorization baselines (``cfg.noise_sigmas``, ``cfg.average_k``);
+    randomness seeded per task."""
+    sigmas, average_k, seed = cfg.noise_sigmas, cfg.average_k, cfg.seed
     m = len(ctx.records)
     interp = Method("interpolation", "memorization", "interpolation of 2 nearest (aligned)",
                     "mean of the two lowest-support-loss members after weight matching the second to the first")
@@ -168,11 +161,7 @@ def expresses_a_constant(ctx: ZooContext) -> bool:
                    paper="the majority-class (ZeroR) predictor, the floor of any classifier (Witten, Frank & Hall, "
                          "Data Mining, 3rd ed. 2011)",
                    applies=expresses_a_constant, position=40)
-def majority_baseline(ctx: ZooContext, ret: Retrieved, cfg) -> list[Method]:
-    return majority_method(ctx)
-
-
-def majority_method(ctx: ZooContext) -> list[Method]:
+def majority_method(ctx: ZooContext, ret: Retrieved | None = None, cfg=None) -> list[Method]:
     """The constant predictor of each task's most frequent training class (where ``expresses_a_constant``)."""
     majority = Method("majority", "majority", "majority class",
                       "predicts the most frequent class of the task's training labels for every input")
@@ -205,16 +194,13 @@ def multitask_wanted(cfg) -> bool:
                    paper="multitask learning (Caruana 1997): one network on every zoo task's data, its output layer "
                          "linear in the task's descriptor",
                    applies=conditions_a_head_on_descriptors, enabled=multitask_wanted, position=60)
-def multitask_baseline(ctx: ZooContext, ret: Retrieved, cfg) -> list[Method]:
-    return multitask_methods(ctx, cfg.multitask_tasks, seed=cfg.seed)
-
-
-def multitask_methods(ctx: ZooContext, max_tasks: int = 128, steps: int = 0, seed: int = 0) -> list[Method]:
-    """A multi-task network on (up to ``max_tasks`` evenly spaced) zoo tasks, conditioned on the
-    standardised descriptor features, trained with the zoo's recipe for ``steps`` (0: twice the
-    members' steps, since it serves every task at once). Where ``conditions_a_head_on_descriptors``."""
+def multitask_methods(ctx: ZooContext, ret: Retrieved, cfg) -> list[Method]:
+    """A multi-task network on (up to ``cfg.multitask_tasks`` evenly spaced) zoo tasks, conditioned on
+    the standardised descriptor features, trained with the zoo's recipe for twice the members' steps
+    (it serves every task at once). Where ``conditions_a_head_on_descriptors``."""
     from weightspace.adapt.multitask import fit_multitask
 
+    max_tasks, seed = cfg.multitask_tasks, cfg.seed
     ids = sorted({r.task_id for r in ctx.records})
     if max_tasks and len(ids) > max_tasks:
         ids = [ids[round(i * (len(ids) - 1) / (max_tasks - 1))] for i in range(max_tasks)] if max_tasks > 1 else ids[:1]
@@ -222,10 +208,10 @@ def multitask_methods(ctx: ZooContext, max_tasks: int = 128, steps: int = 0, see
     feats = torch.stack([ctx.descriptor_of(t) for t in tasks]).float()
     mean, std = feats.mean(0), feats.std(0).clamp_min(1e-6)
     init = shared_base(ctx) or ctx.arch.init_params(seed)
-    cfg = ctx.train_cfg
-    steps = steps or 2 * cfg.steps
-    net = fit_multitask(ctx.arch, tasks, (feats - mean) / std, init, steps=steps, lr=cfg.lr,
-                        batch_size=cfg.batch_size, seed=seed)
+    recipe = ctx.train_cfg
+    steps = 2 * recipe.steps
+    net = fit_multitask(ctx.arch, tasks, (feats - mean) / std, init, steps=steps, lr=recipe.lr,
+                        batch_size=recipe.batch_size, seed=seed)
     m = Method("multitask:descriptor", "multitask", "multi-task network (descriptor)",
                f"one network trained on {len(ids)} zoo tasks' data at once, its output layer linear in the "
                "task's descriptor", setup_seconds=net.seconds, info={"zoo_tasks": len(ids), "steps": steps})

@@ -50,14 +50,12 @@ def pretrained_start(ctx: ZooContext, seed: int) -> Weights | None:
     base = shared_base(ctx)
     if base is not None:
         return base
-    from weightspace.zoo.train import train_members
+    from weightspace.zoo.build import pretrain
 
     try:
-        task = ctx.family.pretrain_task()
-    except NotImplementedError:
+        return pretrain(ctx.arch, ctx.family, ctx.train_cfg, ctx.train_cfg.steps, seed)
+    except NotImplementedError:  # the family has no pretraining task
         return None
-    result = train_members(ctx.arch, [task], [seed], replace(ctx.train_cfg, snapshot_every=0))
-    return {n: result.final[n][0] for n in ctx.spec.names}
 
 
 def _train(ctx: ZooContext, tasks, recipe: str, start: Weights | None, seed: int) -> tuple[dict, float]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -21,6 +20,7 @@ import torch
 
 from weightspace.card import make_card
 from weightspace.errors import WeightspaceError
+from weightspace.generate.training import fit_and_save
 from weightspace.io import atomic_path, atomic_write_json
 from weightspace.zoo.store import Zoo
 
@@ -77,8 +77,7 @@ def subset_zoo(src_zoo_dir: str | Path, dst_dir: str | Path, n_tasks: int) -> Zo
     dst = Path(dst_dir)
     if (dst / "zoo.json").is_file():
         return Zoo.open_verified(dst)
-    src = Zoo.open_verified(src_zoo_dir)
-    try:
+    with Zoo.open_verified(src_zoo_dir) as src:
         order = zoo_task_order(src)
         check_sizes([n_tasks], len(order), str(src_zoo_dir))
         keep = set(evenly_spaced(order, n_tasks))
@@ -89,43 +88,19 @@ def subset_zoo(src_zoo_dir: str | Path, dst_dir: str | Path, n_tasks: int) -> Zo
         card = make_card("zoo-subset", {"source": str(src_zoo_dir), "n_tasks": n_tasks}, seed=src.card.get("seed"),
                          source_card=src.card, tasks=sorted(keep, key=order.index),
                          zoo_members=len(members), heldout_members=len(references))
-        out = Zoo.create(partial, src.arch, src.family, card)
-        try:
+        with Zoo.create(partial, src.arch, src.family, card) as out:
             for records in (members, references):
                 if records:
                     tensors = src.load([r.member_id for r in records], split=None)
                     out.add(records, tensors)  # the store assigns fresh member ids and checksums
-        finally:
-            out.close()
         base = src.path / "base.safetensors"  # a shared-init zoo's common start: references train from it
         if base.is_file():
             with atomic_path(partial / "base.safetensors") as tmp:
                 shutil.copyfile(base, tmp)
-    finally:
-        src.close()
     if dst.exists():
         shutil.rmtree(dst)  # a directory without zoo.json: an unfinished earlier attempt
     partial.rename(dst)
     return Zoo.open_verified(dst)
-
-
-def fit_generator(zoo_dir: Path, out: Path, generator: str, condition: str, options: Mapping[str, Any]) -> float:
-    """Fit ``generator`` on the zoo and save it to ``out``; returns the seconds spent."""
-    from weightspace.config import from_mapping
-    from weightspace.generate.registry import GENERATORS
-    from weightspace.generate.training import TrainSpec, fit_on_zoo, generator_card
-
-    gen_cfg = from_mapping(GENERATORS[generator].Config, dict(options), where="generator options")
-    spec = TrainSpec(generator, gen_cfg, condition)
-    began = time.perf_counter()
-    zoo = Zoo.open_verified(zoo_dir)
-    try:
-        gen, data, facts = fit_on_zoo(spec, zoo, align="auto")
-    finally:
-        zoo.close()
-    seconds = time.perf_counter() - began
-    gen.save(out, card=generator_card(spec, gen, data, facts, fit_seconds=seconds))
-    return seconds
 
 
 def headline(results: Mapping[str, Any]) -> dict[str, float]:
@@ -166,13 +141,10 @@ def run_sweep(zoo_dir: str | Path, sizes: Sequence[int], out_dir: str | Path, ge
 
     torch.set_num_threads(1)  # small nets, long run: one thread (see demo.py)
     out = Path(out_dir)
-    src = Zoo.open_verified(zoo_dir)
-    try:
+    with Zoo.open_verified(zoo_dir) as src:
         n_tasks = len(zoo_task_order(src))
         n_references = len(src.records(final_only=True, split="heldout"))
         budget = recorded_train_config(src.records(final_only=True, split="zoo")).steps
-    finally:
-        src.close()
     sizes = check_sizes(sizes, n_tasks, str(zoo_dir))
     if n_references == 0:
         raise WeightspaceError(f"{zoo_dir} holds no held-out reference members; build it with `weightspace zoo build --heldout-models` so every size is judged against the same references.")
@@ -190,7 +162,7 @@ def run_sweep(zoo_dir: str | Path, sizes: Sequence[int], out_dir: str | Path, ge
         sub.close()
         gen_dir, fit_seconds = run / "generator", None
         if not (gen_dir / "config.json").is_file():
-            fit_seconds = fit_generator(run / "zoo", gen_dir, generator, condition, {"seed": seed, **options})
+            fit_seconds = fit_and_save(run / "zoo", gen_dir, generator, condition, {"seed": seed, **options})
         results_path = run / "results.json"
         if results_path.is_file():
             results = json.loads(results_path.read_text())

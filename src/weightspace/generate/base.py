@@ -29,11 +29,11 @@ import torch
 
 import weightspace
 from weightspace.card import make_card
-from weightspace.config import from_mapping, to_dict
+from weightspace.config import from_mapping, to_dict, validate
 from weightspace.encode.codec import WeightCodec, substate
 from weightspace.encode.condition import ConditionEncoder, condition_encoder_from
 from weightspace.errors import WeightspaceError
-from weightspace.generate.checkpoint import Checkpoint
+from weightspace.training_loop import Checkpoint
 from weightspace.io import atomic_write_json, file_sha256, json_sha256, load_safetensors, save_safetensors
 from weightspace.nets import arch_from_dict
 from weightspace.nets.base import Architecture
@@ -76,7 +76,7 @@ class Generator:
         cfg = config if config is not None else self.Config()
         if overrides:
             cfg = from_mapping(self.Config, {**to_dict(cfg), **overrides}, where=f"{self.name} options")
-        self.config = cfg
+        self.config = validate(cfg, where=f"{self.name} options")
         self.codec: WeightCodec | None = None
         self.encoder: ConditionEncoder | None = None
         self.spec: WeightSpec | None = None
@@ -136,7 +136,7 @@ class Generator:
             # The central output once per condition, then copied: identical draws by construction
             # (a batched GEMM need not round every row alike) and n times cheaper.
             central = self.codec.decode_checked(self._sample_latent(cond, g, True), where=where)
-            return {k: v.repeat_interleave(n, dim=0) for k, v in central.items()}
+            return central if n == 1 else {k: v.repeat_interleave(n, dim=0) for k, v in central.items()}
         return self.codec.decode_checked(self._sample_latent(cond.repeat_interleave(n, dim=0), g, False), where=where)
 
     def _sample_latent(self, cond: torch.Tensor, g: torch.Generator, deterministic: bool) -> torch.Tensor:

@@ -13,11 +13,11 @@ import torch
 from torch import nn
 
 
-class _Block(nn.Module):
+class ResidualBlock(nn.Module):
     def __init__(self, hidden: int):
         super().__init__()
         self.norm = nn.LayerNorm(hidden)
-        self.emb = nn.Linear(hidden, hidden)  # time + condition, injected in every block
+        self.emb = nn.Linear(hidden, hidden)  # time + condition (+ token identity), injected in every block
         self.fc1 = nn.Linear(hidden, hidden * 2)
         self.fc2 = nn.Linear(hidden * 2, hidden)
 
@@ -34,7 +34,7 @@ class ConditionalDenoiser(nn.Module):
         self.cond = nn.Linear(max(cond_dim, 1), hidden)
         self.null = nn.Parameter(torch.zeros(hidden))
         self.inp = nn.Linear(dim, hidden)
-        self.blocks = nn.ModuleList(_Block(hidden) for _ in range(depth))
+        self.blocks = nn.ModuleList(ResidualBlock(hidden) for _ in range(depth))
         self.out = nn.Linear(hidden, dim)
         nn.init.zeros_(self.out.weight)  # start by predicting 0: a calm, stable beginning
         nn.init.zeros_(self.out.bias)
@@ -50,3 +50,16 @@ class ConditionalDenoiser(nn.Module):
         for block in self.blocks:
             h = block(h, e)
         return self.out(nn.functional.silu(h))
+
+
+def guided(net: nn.Module, scale: float, x: torch.Tensor, t: torch.Tensor, *inputs: torch.Tensor) -> torch.Tensor:
+    """``net(x, t, *inputs)`` (the condition last) with classifier-free guidance: u + s (c - u), from
+    one batch holding the conditional and the null-condition rows; s = 1 is the conditional model."""
+    if scale == 1.0:
+        return net(x, t, *inputs)
+    *shared, cond = inputs  # shared inputs (token indices) are the same for both halves
+    n = len(x)
+    both = net(torch.cat([x, x]), torch.cat([t, t]), *shared, torch.cat([cond, cond]),
+               drop=torch.cat([torch.zeros(n, dtype=torch.bool), torch.ones(n, dtype=torch.bool)]))
+    conditional, unconditional = both.chunk(2)
+    return unconditional + scale * (conditional - unconditional)

@@ -14,18 +14,15 @@ from typing import Mapping, Sequence
 import torch
 
 from weightspace.adapt.head_refit import fit_head
-from weightspace.encode.functional import members_loss
 from weightspace.generate.base import Generator
-from weightspace.generate.sampling import generate_weights
+from weightspace.generate.sampling import generate_weights, support_scores
 from weightspace.nets.base import Architecture
 from weightspace.tasks.base import Task
 
 
-@torch.no_grad()
 def test_accuracy(arch: Architecture, stacked: Mapping[str, torch.Tensor], task: Task) -> torch.Tensor:
     """(n,) test accuracy of n stacked members on one task."""
-    _, correct = members_loss(arch.module(), stacked, task.x_test, task.y_test)
-    return correct.float().mean(1)
+    return support_scores(arch, dict(stacked), task.x_test, task.y_test)[0]
 
 
 @torch.no_grad()
@@ -66,11 +63,9 @@ def generated_head_accuracy(gen: Generator, tasks: Sequence[Task], seed: int = 0
 @torch.no_grad()
 def retrieval_accuracy(arch: Architecture, zoo_params: Mapping[str, torch.Tensor], tasks: Sequence[Task]) -> torch.Tensor:
     """(T,) test accuracy of the zoo member with the lowest loss on each task's support set."""
-    module = arch.module()
     out = []
     for t in tasks:
-        ce, _ = members_loss(module, zoo_params, t.support_x, t.support_y)
-        best = int(ce.mean(1).argmin())
+        best = int(support_scores(arch, dict(zoo_params), t.support_x, t.support_y)[1].argmin())
         out.append(test_accuracy(arch, {k: v[best:best + 1] for k, v in zoo_params.items()}, t)[0])
     return torch.stack(out)
 

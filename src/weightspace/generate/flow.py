@@ -13,14 +13,14 @@ from dataclasses import dataclass
 import torch
 
 from weightspace.config import option
-from weightspace.errors import WeightspaceError
 from weightspace.generate.latent_model import LatentDenoisingGenerator, LatentModelConfig
 from weightspace.generate.registry import register
 
 
 @dataclass
 class FlowConfig(LatentModelConfig):
-    solver: str = option("midpoint", "euler (1 network call per step) or midpoint (2 calls, second order)")
+    solver: str = option("midpoint", "euler (1 network call per step) or midpoint (2 calls, second order)",
+                         choices=("euler", "midpoint"))
 
 
 @register("flow", pretty="latent flow matching",
@@ -35,17 +35,20 @@ class FlowGenerator(LatentDenoisingGenerator):
         return ((self.net(xt[rows], t[rows], cond[rows], drop[rows]) - (x1 - x0)[rows]) ** 2).mean()
 
     def _sample_latent(self, cond, g, deterministic):
-        if self.config.solver not in ("euler", "midpoint"):
-            raise WeightspaceError(f"flow: solver must be euler or midpoint, got {self.config.solver!r}.")
         shape = (len(cond), self.codec.dim)
         x = torch.zeros(shape) if deterministic else torch.randn(shape, generator=g)
-        n = self.config.sample_steps
-        dt = 1.0 / n
-        for i in range(n):
-            t = torch.full((len(x),), i * dt)
-            if self.config.solver == "euler":
-                x = x + dt * self.guided(x, t, cond)
-            else:
-                x_mid = x + 0.5 * dt * self.guided(x, t, cond)
-                x = x + dt * self.guided(x_mid, t + 0.5 * dt, cond)
-        return x
+        return integrate(lambda x, t: self.guided(x, t, cond), x, self.config.sample_steps, self.config.solver)
+
+
+def integrate(velocity, x: torch.Tensor, steps: int, solver: str) -> torch.Tensor:
+    """x at t = 1 from x at t = 0 along dx/dt = velocity(x, t) in ``steps`` euler or midpoint steps;
+    t is given per row of x (every axis but the last)."""
+    dt = 1.0 / steps
+    for i in range(steps):
+        t = torch.full(x.shape[:-1], i * dt)
+        if solver == "euler":
+            x = x + dt * velocity(x, t)
+        else:
+            x_mid = x + 0.5 * dt * velocity(x, t)
+            x = x + dt * velocity(x_mid, t + 0.5 * dt)
+    return x

@@ -36,11 +36,11 @@ from weightspace.encode.functional import members_loss
 from weightspace.encode.modules import mlp, seeded
 from weightspace.errors import WeightspaceError
 from weightspace.generate.base import Generator, ZooData
-from weightspace.generate.checkpoint import TrainState
 from weightspace.generate.conditions import ConditionSource
 from weightspace.generate.fewshot import check_features, episode, prototype_loss
 from weightspace.generate.registry import register
 from weightspace.generate.taskdata import TaskBank
+from weightspace.training_loop import adamw_cosine, train
 
 OBJECTIVES = ("regression", "task", "fewshot")
 OUTPUTS = ("pca", "full", "lowrank")
@@ -50,10 +50,11 @@ TASK_POOLS = ("zoo", "family")
 @dataclass
 class HypernetConfig:
     objective: str = option("task", "regression (onto zoo weights), task (end to end through the task loss) or "
-                                    "fewshot (features scored by a support-set prototype classifier; for refitted heads)")
+                                    "fewshot (features scored by a support-set prototype classifier; for refitted heads)",
+                            choices=OBJECTIVES)
     output: str = option("pca", "pca (coefficients of the zoo's PCA), full (every normalised weight) or lowrank "
                                 "(per layer a rank-`rank` delta U Vᵀ from the zoo's medoid: output grows with the "
-                                "layers' widths, not the weight count; for large networks)")
+                                "layers' widths, not the weight count; for large networks)", choices=OUTPUTS)
     rank: int = option(8, "rank of each layer's delta (output=lowrank)", min=1)
     k: int = option(0, "PCA components; 0 = as many as `variance` needs")
     variance: float = option(0.9999, "fraction of the zoo's weight variance the PCA keeps when k = 0")
@@ -73,7 +74,8 @@ class HypernetConfig:
     noise_scale: float = option(1.0, "sampling noise in units of the zoo residual spread (objective=regression; 0 = deterministic)")
     task_pool: str = option("zoo", "tasks the task or fewshot objective trains on: zoo (the zoo members' tasks) or "
                                    "family (every task of the family's allowed space, training_task_ids(): for class "
-                                   "subsets, also the subsets no zoo member was trained on; needs warmup_steps=0)")
+                                   "subsets, also the subsets no zoo member was trained on; needs warmup_steps=0)",
+                            choices=TASK_POOLS)
     seed: int = option(0, "seed of initialisation, batches and support draws")
 
 
@@ -99,14 +101,10 @@ class HypernetGenerator(Generator):
 
     def _fit(self, zoo: ZooData, progress=None) -> None:
         c = self.config
-        if c.objective not in OBJECTIVES or c.output not in OUTPUTS:
-            raise WeightspaceError(f"hypernet: objective must be one of {OBJECTIVES} and output one of {OUTPUTS}.")
         if c.objective != "regression" and zoo.tasks is None:
             raise WeightspaceError(f"hypernet objective={c.objective} needs the zoo's tasks; build the zoo data with tasks.")
         if c.objective == "fewshot":
             check_features(zoo.arch)
-        if c.task_pool not in TASK_POOLS:
-            raise WeightspaceError(f"hypernet: task_pool must be one of {TASK_POOLS}, got {c.task_pool!r}.")
         if c.task_pool == "family" and (c.objective == "regression" or c.warmup_steps > 0):
             raise WeightspaceError("hypernet task_pool=family trains through the task loss on tasks without "
                                    "checkpoints; use objective=task or fewshot with warmup_steps=0.")
@@ -135,38 +133,32 @@ class HypernetGenerator(Generator):
         source = ConditionSource(pool, c.resample_support, draws, c.seed, bank=tasks)
         self.fit_info["training_tasks"] = len(pool)
         module = zoo.arch.module()
-        params = list(self.net.parameters()) + source.parameters()
-        opt = torch.optim.AdamW(params, lr=c.lr, weight_decay=c.weight_decay)
         regression_steps = c.steps if c.objective == "regression" else c.warmup_steps
         total = regression_steps + (0 if c.objective == "regression" else c.steps)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, total)
-        g = torch.Generator().manual_seed(c.seed)
-        state = TrainState(params, opt, sched, g)
-        start = self.checkpoint.restore(state, total)
+        state = adamw_cosine(list(self.net.parameters()) + source.parameters(), c.lr, total, c.weight_decay, c.seed)
+        g = state.generator
+
+        def regression(step: int) -> torch.Tensor:  # onto the zoo members' own weights
+            members = torch.randint(0, len(pool), (c.batch_tasks,), generator=g)
+            return ((self.net(source(members, g)) - target[members]) ** 2).mean()
+
+        def task(step: int) -> torch.Tensor:  # the task loss of the decoded weights on the tasks' data
+            members = torch.randint(0, len(pool), (c.batch_tasks,), generator=g)
+            z = self.net(source(members, g))
+            x, y = tasks.minibatch(members, c.batch_examples, g)
+            return members_loss(module, self.codec.decode(z), x, y, per_member=True)[0].mean()
+
+        def fewshot(step: int) -> torch.Tensor:  # a support-set prototype classifier on the features
+            members = torch.randint(0, len(pool), (c.batch_tasks,), generator=g)
+            sx, sy, qx, qy = episode(tasks, members, c.batch_examples, g)
+            z = self.net(source.encode(members, sx, sy))
+            return prototype_loss(zoo.arch, module, self.codec.decode(z), sx, sy, qx, qy)
+
+        objective = {"regression": regression, "task": task, "fewshot": fewshot}[c.objective]
         self.net.train()
         source.train(True)
-        for step in range(start, total):
-            members = torch.randint(0, len(pool), (c.batch_tasks,), generator=g)
-            if step >= regression_steps and c.objective == "fewshot":
-                sx, sy, qx, qy = episode(tasks, members, c.batch_examples, g)
-                z = self.net(source.encode(members, sx, sy))
-                loss = prototype_loss(zoo.arch, module, self.codec.decode(z), sx, sy, qx, qy)
-            elif step < regression_steps:
-                z = self.net(source(members, g))
-                loss = ((z - target[members]) ** 2).mean()
-            else:
-                z = self.net(source(members, g))
-                x, y = tasks.minibatch(members, c.batch_examples, g)
-                ce, _ = members_loss(module, self.codec.decode(z), x, y, per_member=True)
-                loss = ce.mean()
-            opt.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(params, 1.0)
-            opt.step()
-            sched.step()
-            self.checkpoint.step(step + 1, total, state)
-            if progress:
-                progress(step + 1, total, loss=loss.item())
+        run = train(state, lambda step: (regression if step < regression_steps else objective)(step), total,
+                    clip=1.0, checkpoint=self.checkpoint, progress=progress, progress_loss=True)
         self.net.eval()
         source.train(False)
         with torch.no_grad():
@@ -175,7 +167,7 @@ class HypernetGenerator(Generator):
         # Sampling noise models the zoo's spread around the prediction; task-trained outputs are
         # fitted to tasks, not to members, so that spread says nothing about them: deterministic.
         self.resid_std = resid.std(0, unbiased=False) if c.objective == "regression" else torch.zeros(self.codec.dim)
-        self.fit_info["final_loss"] = loss.item()
+        self.fit_info["final_loss"] = run.loss
         self.fit_info["residual_rms"] = float(resid.pow(2).mean().sqrt())
 
     def _sample_latent(self, cond, g, deterministic):

@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
 from weightspace.config import option
 from weightspace.generate.data_parallel import DataParallel
@@ -22,14 +21,14 @@ from weightspace.encode.codec import WeightCodec
 from weightspace.encode.modules import seeded
 from weightspace.errors import WeightspaceError
 from weightspace.generate.base import Generator, ZooData
-from weightspace.generate.checkpoint import TrainState
 from weightspace.generate.conditions import ConditionSource
-from weightspace.generate.denoiser import ConditionalDenoiser
+from weightspace.generate.denoiser import ConditionalDenoiser, guided
+from weightspace.training_loop import adamw_cosine, train
 
 
 @dataclass
 class LatentModelConfig:
-    latent: str = option("pca", "pca (whitened principal coefficients) or ae (p-diff style autoencoder)")
+    latent: str = option("pca", "pca (whitened principal coefficients) or ae (p-diff style autoencoder)", choices=("pca", "ae"))
     # Measured on digits-rotate: with 256 members, the 248 components of 99.99% variance leave
     # too many whitened axes to learn from 256 points (flow: 0.67 of reference accuracy); 64
     # components keep 99.9% of the accuracy of the zoo's own weights.
@@ -59,8 +58,6 @@ class LatentDenoisingGenerator(Generator):
 
     def _fit(self, zoo: ZooData, progress=None) -> None:
         c = self.config
-        if c.latent not in ("pca", "ae"):
-            raise WeightspaceError(f"{self.name}: latent must be pca or ae, got {c.latent!r}.")
         self.codec = WeightCodec.fit(zoo.spec, zoo.params, latent=c.latent, k=c.k or None,
                                      variance=None if c.k or c.latent == "ae" else c.variance,
                                      whiten=True, ae_steps=c.ae_steps, seed=c.seed)
@@ -72,29 +69,20 @@ class LatentDenoisingGenerator(Generator):
         if c.batch_size < par.world:
             raise WeightspaceError(f"{self.name}: batch_size {c.batch_size} is smaller than the {par.world} processes.")
         par.broadcast(params)
-        opt = torch.optim.AdamW(params, lr=c.lr, weight_decay=1e-4)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, c.steps)
-        g = torch.Generator().manual_seed(c.seed)
-        state = TrainState(params, opt, sched, g)
-        start = self.checkpoint.restore(state, c.steps)
-        self.net.train()
-        source.train(True)
-        value = float("nan")
-        for step in range(start, c.steps):
+        state = adamw_cosine(params, c.lr, c.steps, 1e-4, c.seed)
+        g = state.generator
+
+        def denoising(step: int) -> tuple[torch.Tensor, float]:
             members = torch.randint(0, len(zoo), (c.batch_size,), generator=g)
             drop = torch.rand(len(members), generator=g) < c.cond_dropout
             rows = par.rows(len(members))
             loss = self.training_loss(x1_all[members], source(members, g), drop, g, rows)
-            opt.zero_grad()
-            loss.backward()
-            value = par.average_gradients(params, loss, share=(rows.stop - rows.start) / len(members))
-            nn.utils.clip_grad_norm_(params, 1.0)
-            opt.step()
-            sched.step()
-            if par.is_main:  # only rank 0 writes (its state equals every other rank's)
-                self.checkpoint.step(step + 1, c.steps, state)
-            if progress and par.is_main:
-                progress(step + 1, c.steps, loss=value)
+            return loss, (rows.stop - rows.start) / len(members)
+
+        self.net.train()
+        source.train(True)
+        value = train(state, denoising, c.steps, clip=1.0, checkpoint=self.checkpoint, parallel=par,
+                      progress=progress, progress_loss=True).loss
         self.net.eval()
         source.train(False)
         self.fit_info.update({"final_loss": value, "processes": par.world})
@@ -104,14 +92,8 @@ class LatentDenoisingGenerator(Generator):
             self.net = ConditionalDenoiser(dim, cond_dim, self.config.hidden, self.config.depth)
 
     def guided(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        """Network output with classifier-free guidance: u + s (c - u); s = 1 is the conditional model."""
-        s = self.config.guidance
-        if s == 1.0:
-            return self.net(x, t, cond)
-        both = self.net(torch.cat([x, x]), torch.cat([t, t]), torch.cat([cond, cond]),
-                        drop=torch.cat([torch.zeros(len(x), dtype=torch.bool), torch.ones(len(x), dtype=torch.bool)]))
-        conditional, unconditional = both.chunk(2)
-        return unconditional + s * (conditional - unconditional)
+        """Network output with classifier-free guidance (denoiser.guided)."""
+        return guided(self.net, self.config.guidance, x, t, cond)
 
     def _model_state(self):
         return {f"net.{k}": v for k, v in self.net.state_dict().items()}

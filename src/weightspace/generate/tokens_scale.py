@@ -36,6 +36,8 @@ from torch import nn
 
 from weightspace.config import option
 from weightspace.generate.data_parallel import DataParallel
+from weightspace.generate.denoiser import ResidualBlock, guided
+from weightspace.generate.flow import integrate
 from weightspace.encode.codec import WeightCodec
 from weightspace.encode.modules import seeded
 from weightspace.encode.tokens import LayerTokenizer
@@ -43,6 +45,7 @@ from weightspace.errors import WeightspaceError
 from weightspace.generate.base import Generator, ZooData
 from weightspace.generate.conditions import ConditionSource
 from weightspace.generate.registry import register
+from weightspace.training_loop import adamw_cosine, train
 
 SOLVERS = ("euler", "midpoint")
 _MIN_SPREAD = 1e-4  # a weight equal in every member (in per-tensor normalised units) keeps this scale
@@ -51,35 +54,23 @@ _MIN_SPREAD = 1e-4  # a weight equal in every member (in per-tensor normalised u
 @dataclass
 class TokenFlowConfig:
     chunk: int = option(64, "weights per token: every tensor is flattened and cut into chunks of this size")
-    embed: int = option(64, "size of the learned per-token embedding (its table is tokens x embed: linear in weights)")
-    hidden: int = option(128, "width of the per-token network")
-    depth: int = option(3, "residual blocks of the per-token network")
-    steps: int = option(2000, "training steps")
+    embed: int = option(64, "size of the learned per-token embedding (its table is tokens x embed: linear in weights)", min=1)
+    hidden: int = option(128, "width of the per-token network", min=1)
+    depth: int = option(3, "residual blocks of the per-token network", min=0)
+    steps: int = option(2000, "training steps", min=1)
     lr: float = option(3e-3, "AdamW learning rate (cosine decay to 0); the per-token table needs the larger step")
     batch_size: int = option(16, "zoo members per step (split over the processes under torchrun)")
-    tokens_per_member: int = option(512, "tokens of each member drawn per step; 0 = all (a step's memory is batch x this)")
+    tokens_per_member: int = option(512, "tokens of each member drawn per step; 0 = all (a step's memory is batch x this)", min=0)
     cond_dropout: float = option(0.1, "probability of training on the null condition (enables guidance)")
     guidance: float = option(1.0, "classifier-free guidance scale at sampling; 1 = plain conditional model")
-    sample_steps: int = option(20, "solver steps when sampling")
-    solver: str = option("midpoint", "euler (1 network call per step) or midpoint (2 calls, second order)")
-    sample_block: int = option(4096, "tokens integrated together when sampling (bounds sampling memory)")
+    sample_steps: int = option(20, "solver steps when sampling", min=1)
+    solver: str = option("midpoint", "euler (1 network call per step) or midpoint (2 calls, second order)",
+                         choices=SOLVERS)
+    sample_block: int = option(4096, "tokens integrated together when sampling (bounds sampling memory)", min=1)
     resample_support: bool = option(True, "draw fresh support sets from each zoo task's training data every step")
     support_draws: int = option(16, "pre-encoded support draws per member for training-free encoders")
     device: str = option("cpu", "cpu or cuda to train on (under torchrun, cuda means each process's own GPU)")
     seed: int = option(0, "seed of initialisation, batches, noise and support draws")
-
-
-class _Block(nn.Module):
-    def __init__(self, hidden: int):
-        super().__init__()
-        self.norm = nn.LayerNorm(hidden)
-        self.emb = nn.Linear(hidden, hidden)  # time + condition + token identity, in every block
-        self.fc1 = nn.Linear(hidden, 2 * hidden)
-        self.fc2 = nn.Linear(2 * hidden, hidden)
-
-    def forward(self, h: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
-        u = self.norm(h) + self.emb(e)
-        return h + self.fc2(nn.functional.silu(self.fc1(nn.functional.silu(u))))
 
 
 class TokenDenoiser(nn.Module):
@@ -99,7 +90,7 @@ class TokenDenoiser(nn.Module):
         self.cond = nn.Linear(max(cond_dim, 1), hidden)
         self.null = nn.Parameter(torch.zeros(hidden))
         self.inp = nn.Linear(chunk, hidden)
-        self.blocks = nn.ModuleList(_Block(hidden) for _ in range(depth))
+        self.blocks = nn.ModuleList(ResidualBlock(hidden) for _ in range(depth))
         self.out = nn.Linear(hidden, chunk)
         nn.init.zeros_(self.out.weight)  # predict zero velocity at first: a calm start
         nn.init.zeros_(self.out.bias)
@@ -126,17 +117,6 @@ class TokenFlowGenerator(Generator):
     Config = TokenFlowConfig
     data_parallel = True  # its training loop shares each step's members over torchrun processes
 
-    def _check_config(self) -> None:
-        c = self.config
-        for name, low in (("chunk", 1), ("embed", 1), ("hidden", 1), ("depth", 0), ("steps", 1), ("batch_size", 1),
-                          ("tokens_per_member", 0), ("sample_steps", 1), ("sample_block", 1)):
-            if getattr(c, name) < low:
-                raise WeightspaceError(f"token-flow: {name} must be at least {low}, got {getattr(c, name)}.")
-        if c.solver not in SOLVERS:
-            raise WeightspaceError(f"token-flow: solver must be one of {', '.join(SOLVERS)}, got {c.solver!r}.")
-        if not 0 <= c.cond_dropout < 1:
-            raise WeightspaceError(f"token-flow: cond_dropout must be in [0, 1), got {c.cond_dropout}.")
-
     def _build(self, cond_dim: int) -> None:
         c = self.config
         self.tokenizer = LayerTokenizer(self.spec, c.chunk)
@@ -145,7 +125,8 @@ class TokenFlowGenerator(Generator):
 
     def _fit(self, zoo: ZooData, progress=None) -> None:
         c = self.config
-        self._check_config()
+        if not 0 <= c.cond_dropout < 1:
+            raise WeightspaceError(f"token-flow: cond_dropout must be in [0, 1), got {c.cond_dropout}.")
         par = DataParallel.current()
         if c.batch_size < par.world:
             raise WeightspaceError(f"token-flow: batch_size {c.batch_size} is smaller than the {par.world} processes; "
@@ -167,12 +148,10 @@ class TokenFlowGenerator(Generator):
         self.net.to(device)
         params = list(self.net.parameters()) + source.parameters()
         par.broadcast(params)
-        opt = torch.optim.AdamW(params, lr=c.lr, weight_decay=1e-4)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, c.steps)
-        g = torch.Generator().manual_seed(c.seed)
-        self.net.train()
-        source.train(True)
-        for step in range(c.steps):
+        state = adamw_cosine(params, c.lr, c.steps, 1e-4, c.seed)
+        g = state.generator
+
+        def flow_matching(step: int) -> tuple[torch.Tensor, float]:
             # The whole step's randomness, identical in every process (see generate.data_parallel).
             b = c.batch_size
             members = torch.randint(0, len(zoo), (b,), generator=g)
@@ -189,49 +168,25 @@ class TokenFlowGenerator(Generator):
                             drop[mine].to(device))
             mask = real[which[mine]].to(device)
             loss = ((pred - (x1 - x0[mine]).to(device)) ** 2 * mask).sum() / mask.sum()
-            opt.zero_grad()
-            loss.backward()
-            value = par.average_gradients(params, loss, share=float(mask.sum()) / float(real[which].sum()))
-            nn.utils.clip_grad_norm_(params, 1.0)
-            opt.step()
-            sched.step()
-            if progress and par.is_main:
-                progress(step + 1, c.steps, loss=value)
+            return loss, float(mask.sum()) / float(real[which].sum())
+
+        self.net.train()
+        source.train(True)
+        value = train(state, flow_matching, c.steps, clip=1.0, parallel=par, progress=progress, progress_loss=True).loss
         self.net.to("cpu").eval()
         source.train(False)
         self.fit_info.update({"final_loss": value, "tokens": n_tokens, "processes": par.world})
 
-    def guided(self, x, t, tokens, cond):
-        """Velocity with classifier-free guidance: u + s (c - u); s = 1 is the conditional model."""
-        s = self.config.guidance
-        if s == 1.0:
-            return self.net(x, t, tokens, cond)
-        n = len(x)
-        both = self.net(torch.cat([x, x]), torch.cat([t, t]), tokens, torch.cat([cond, cond]),
-                        drop=torch.cat([torch.zeros(n, dtype=torch.bool), torch.ones(n, dtype=torch.bool)]))
-        conditional, unconditional = both.chunk(2)
-        return unconditional + s * (conditional - unconditional)
-
     def _sample_latent(self, cond, g, deterministic):
         c = self.config
-        if c.solver not in SOLVERS:
-            raise WeightspaceError(f"token-flow: solver must be one of {', '.join(SOLVERS)}, got {c.solver!r}.")
         n, n_tokens = len(cond), self.tokenizer.n_tokens
         shape = (n, n_tokens, c.chunk)
         x = torch.zeros(shape) if deterministic else torch.randn(shape, generator=g)
-        dt = 1.0 / c.sample_steps
         # Tokens are independent given the condition, so each block is integrated on its own.
         for start in range(0, n_tokens, c.sample_block):
             ids = torch.arange(start, min(start + c.sample_block, n_tokens))
-            xb = x[:, start:start + len(ids)]
-            for i in range(c.sample_steps):
-                t = torch.full(xb.shape[:2], i * dt)
-                if c.solver == "euler":
-                    xb = xb + dt * self.guided(xb, t, ids, cond)
-                else:
-                    x_mid = xb + 0.5 * dt * self.guided(xb, t, ids, cond)
-                    xb = xb + dt * self.guided(x_mid, t + 0.5 * dt, ids, cond)
-            x[:, start:start + len(ids)] = xb
+            velocity = lambda xb, t, ids=ids: guided(self.net, c.guidance, xb, t, ids, cond)  # noqa: E731
+            x[:, start:start + len(ids)] = integrate(velocity, x[:, start:start + len(ids)], c.sample_steps, c.solver)
         x = x * self.entry_std + self.entry_mean
         return x.reshape(n, -1)[:, self.tokenizer.mask.reshape(-1)]  # drop padding: flat, in spec order
 

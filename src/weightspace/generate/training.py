@@ -1,5 +1,5 @@
 """Fit a generator on a stored zoo: the one path behind `weightspace train`, its torchrun twin
-(weightspace.distributed.train_generator) and `weightspace demo`.
+(weightspace.distributed.train_generator), `weightspace demo` and `weightspace sweep` (fit_and_save).
 
     spec = TrainSpec.from_cli("hypernet", "support", config=None, items=["steps=500", "condition.n_anchors=16"])
     gen, data, facts = fit_on_zoo(spec, zoo, align="auto")
@@ -8,9 +8,10 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import yaml
 
@@ -90,3 +91,18 @@ def generator_card(spec: TrainSpec, gen, data, facts: dict[str, Any], **extra: A
     return make_card("generator", to_dict(spec.config), getattr(spec.config, "seed", None), generator=spec.generator,
                      paper=gen.paper, condition=data.encoder.name, condition_options=spec.condition_options,
                      members=len(data), **facts, **extra)
+
+
+def fit_and_save(zoo_dir: Path, out: Path, generator: str, condition: str, options: Mapping[str, Any]) -> float:
+    """Fit ``generator`` (with ``options``) on the stored zoo and save it to ``out``; returns the seconds spent."""
+    from weightspace.config import from_mapping
+    from weightspace.generate.registry import GENERATORS
+    from weightspace.zoo.store import Zoo
+
+    spec = TrainSpec(generator, from_mapping(GENERATORS[generator].Config, dict(options), where="generator options"), condition)
+    began = time.perf_counter()
+    with Zoo.open_verified(zoo_dir) as zoo:
+        gen, data, facts = fit_on_zoo(spec, zoo, align="auto")
+    seconds = time.perf_counter() - began
+    gen.save(out, card=generator_card(spec, gen, data, facts, fit_seconds=seconds))
+    return seconds

@@ -62,11 +62,8 @@ def _analyze_all(zoo_paths: list[Path], cfg: AnalyzeConfig, console: Console) ->
             return lambda done, total: progress.update(task, completed=done, total=total)
 
         for path in zoo_paths:
-            zoo = Zoo.open_verified(path)
-            try:
+            with Zoo.open_verified(path) as zoo:
                 results.append(analyze_zoo(zoo, cfg, track=track, counter=counter))
-            finally:
-                zoo.close()
     return results
 
 

@@ -206,14 +206,18 @@ def _shared_base(zoo: Zoo, family, arch: Architecture, train_cfg, steps: int, se
         if int(meta.get("steps", -1)) != steps:
             raise WeightspaceError(f"{path} was pretrained for {meta.get('steps')} steps, this run asks for {steps}; repeat the original settings.")
         return path, sha
-    from weightspace.zoo.train import train_members
-
-    cfg = replace(train_cfg, steps=steps, snapshot_every=0)
-    result = train_members(arch, [family.pretrain_task()], [seed], cfg)
-    base = {name: result.final[name][0].contiguous() for name in spec.names}
+    base = pretrain(arch, family, train_cfg, steps, seed)
     sha = member_checksum(base, spec)
     save_safetensors(path, base, {"sha256": sha, "steps": str(steps), "seed": str(seed)})
     return path, sha
+
+
+def pretrain(arch: Architecture, family, train_cfg, steps: int, seed: int) -> dict[str, torch.Tensor]:
+    """The family's shared start: ``steps`` steps of the zoo's recipe on its pretraining task."""
+    from weightspace.zoo.train import train_members
+
+    result = train_members(arch, [family.pretrain_task()], [seed], replace(train_cfg, steps=steps, snapshot_every=0))
+    return {name: result.final[name][0].contiguous() for name in arch.spec().names}
 
 
 # ----- one chunk, in a worker ----------------------------------------------------------------

@@ -124,10 +124,6 @@ class Manifest:
     def close(self) -> None:
         self.db.close()
 
-    @property
-    def schema_version(self) -> int:
-        return self.db.execute("PRAGMA user_version").fetchone()[0]
-
     # ----- writes ------------------------------------------------------------------------
     def insert_shard(self, shard: str, sha256: str, records: list[MemberRecord]) -> list[int]:
         """Insert the shard row and one row per member (row i = member i) atomically."""

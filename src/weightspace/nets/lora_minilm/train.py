@@ -29,6 +29,7 @@ from weightspace.errors import WeightspaceError
 from weightspace.nets.base import Architecture, MemberTrainer
 from weightspace.nets.lora_minilm import forward as lora
 from weightspace.nets.lora_minilm.base_model import PAD_ID, BaseModel, HiddenCache, base_model
+from weightspace.training_loop import TrainState, train
 
 
 @dataclass
@@ -97,12 +98,13 @@ def train_lora(arch: Architecture, ids: torch.Tensor, y: torch.Tensor, seed: int
     head = [params["head.weight"], params["head.bias"]]
     opt = torch.optim.AdamW([{"params": adapter, "lr": cfg.lr}, {"params": head, "lr": cfg.head_lr}],
                             weight_decay=cfg.weight_decay)
-    g = torch.Generator().manual_seed(int(seed))
-    for idx in _batches(ids.shape[0], min(cfg.batch_size, ids.shape[0]), cfg.steps, g):
-        loss = nn.functional.cross_entropy(batch_logits(arch, params, data, idx, model), y[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+    batches = _batches(ids.shape[0], min(cfg.batch_size, ids.shape[0]), cfg.steps, torch.Generator().manual_seed(int(seed)))
+
+    def cross_entropy(step: int) -> torch.Tensor:
+        idx = next(batches)
+        return nn.functional.cross_entropy(batch_logits(arch, params, data, idx, model), y[idx])
+
+    train(TrainState(adapter + head, opt), cross_entropy, cfg.steps)
     return {k: v.detach() for k, v in params.items()}, time.perf_counter() - t0
 
 
