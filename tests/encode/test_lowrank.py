@@ -56,3 +56,15 @@ def test_init_vector_decodes_to_the_base_and_persists():
         torch.testing.assert_close(again.decode(z2)[n], v)
 
 
+
+
+def test_direct_decoding_equals_the_flat_path_and_keeps_gradients():
+    for arch in (ARCH, CNN(input_shape=(1, 8, 8), n_classes=3, channels=(4,))):
+        codec = WeightCodec.fit(arch.spec(), _zoo_with_rank2_deltas(arch, m=4), latent="lowrank", k=3)
+        z = torch.randn(3, codec.dim, requires_grad=True)
+        direct = codec.decode(z)
+        flat = codec.normalizer.from_flat(codec.latent.decode(z))
+        for n, v in flat.items():
+            torch.testing.assert_close(direct[n], v, rtol=1e-5, atol=1e-5)
+        sum(v.sum() for v in direct.values()).backward()
+        assert z.grad is not None and z.grad.abs().sum() > 0

@@ -33,9 +33,30 @@ def test_family_pool_holds_every_allowed_subset_and_no_heldout_one(zoo):
     assert all(flip_distance(mask_of(family.subset_of(t)), h) >= 2 for t in ids for h in held)
     assert pool.conditions.shape == (len(ids), data.conditions.shape[1])
     bank = TaskBank(pool.tasks)
-    assert bank.shared_x and bank.x.shape[0] == 1  # one image tensor for hundreds of relabelled tasks
+    assert bank.shared_x and len(bank.x) == 1  # one image tensor for hundreds of relabelled tasks
     x, y = bank.minibatch(torch.arange(3), 5, torch.Generator().manual_seed(0))
     assert x.shape == (3, 5, 1, 10, 10) and y.shape == (3, 5)
+
+
+def test_pool_size_keeps_the_zoo_tasks_and_a_seeded_sample(zoo):
+    data = zoo_data.from_zoo(zoo, condition="support")
+    every = [t.task_id for t in family_pool(data).tasks]
+    ids = [t.task_id for t in family_pool(data, size=20, seed=3).tasks]
+    assert len(ids) == 20 and set(ids) <= set(every) and {t.task_id for t in data.tasks} <= set(ids)
+    assert ids == [t.task_id for t in family_pool(data, size=20, seed=3).tasks]
+    assert ids != [t.task_id for t in family_pool(data, size=20, seed=4).tasks]
+
+
+def test_unshared_bank_draws_each_members_own_rows():
+    family = make_family("digits-rotate", n_tasks=4, n_heldout=1)
+    tasks = [family.task(t) for t in family.zoo_task_ids()[:3]]
+    bank = TaskBank(tasks)
+    assert not bank.shared_x and len(bank.x) == 3
+    x, y = bank.minibatch(torch.tensor([2, 0]), 6, torch.Generator().manual_seed(0))
+    for row, task in zip(range(2), (tasks[2], tasks[0])):
+        for xi, yi in zip(x[row], y[row]):
+            hit = (task.x_train == xi).flatten(1).all(1)
+            assert hit.any() and int(task.y_train[hit][0]) == int(yi)
 
 
 def test_shared_bank_draws_match_the_tasks_own_examples(zoo):

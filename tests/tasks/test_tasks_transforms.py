@@ -78,3 +78,23 @@ def test_task_cache_evicts_least_recently_used():
     for key in ("a", "b", "a", "c", "a", "b"):
         cache.get(key, lambda k=key: build(k))
     assert built == ["a", "b", "c", "b"]  # "b" was evicted when "c" arrived, "a" stayed fresh
+
+
+@pytest.mark.parametrize("angle_range", [360.0, 180.0])
+def test_training_pool_never_comes_closer_to_a_heldout_angle_than_the_zoo(angle_range):
+    from weightspace.tasks.digits import DigitsRotate
+
+    family = DigitsRotate(n_tasks=16, n_heldout=5, angle_range=angle_range, seed=3)
+    angle = {t: family.angle_of(t) for t in family.training_task_ids() + family.heldout_task_ids()}
+    pool, zoo, held = family.training_task_ids(), family.zoo_task_ids(), family.heldout_task_ids()
+    assert set(zoo) <= set(pool) and not set(held) & set(pool)
+    assert len(pool) > 2 * len(zoo)  # the refined grid adds angles in gaps without a held-out task
+
+    def dist(a, b):
+        d = abs(angle[a] - angle[b])
+        return min(d, 360 - d) if angle_range == 360 else d
+
+    for h in held:
+        nearest_zoo = min(dist(h, z) for z in zoo)
+        assert min(dist(h, p) for p in pool) >= nearest_zoo
+    assert family.task(pool[1]).descriptor == (angle[pool[1]],)

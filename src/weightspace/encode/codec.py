@@ -60,6 +60,8 @@ class WeightCodec:
 
     def decode(self, z: torch.Tensor) -> dict[str, torch.Tensor]:
         """Stacked weights from (n, k) latents (differentiable)."""
+        if isinstance(self.latent, LowRankLatent):  # straight to tensors: linear in the weights, no flat copy
+            return self.latent.decode_weights(z, self.normalizer)
         flat = z if self.latent is None else self.latent.decode(z)
         return self.normalizer.from_flat(flat)
 

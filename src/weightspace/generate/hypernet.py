@@ -76,6 +76,9 @@ class HypernetConfig:
                                    "family (every task of the family's allowed space, training_task_ids(): for class "
                                    "subsets, also the subsets no zoo member was trained on; needs warmup_steps=0)",
                             choices=TASK_POOLS)
+    pool_size: int = option(0, "task_pool=family: train on the zoo's tasks plus a seeded sample of the family's "
+                               "others, this many in all (0 = every one); a pool of text tasks holds each task's "
+                               "cached activations (wordnet: 16 MB a task)", min=0)
     seed: int = option(0, "seed of initialisation, batches and support draws")
 
 
@@ -126,7 +129,7 @@ class HypernetGenerator(Generator):
             medoid = int(((target - target.mean(0)) ** 2).sum(1).argmin())
             with torch.no_grad():
                 self.net[-1].bias.copy_(target[medoid])
-        pool = family_pool(zoo) if c.task_pool == "family" else zoo
+        pool = family_pool(zoo, c.pool_size, c.seed) if c.task_pool == "family" else zoo
         tasks = TaskBank(pool.tasks) if pool.tasks is not None else None
         # fewshot encodes each step's own support sets: pre-encoded draws are only for a warm-up
         draws = 0 if c.objective == "fewshot" and c.warmup_steps == 0 else c.support_draws
@@ -187,10 +190,11 @@ class HypernetGenerator(Generator):
         self.resid_std = state["resid_std"]
 
 
-def family_pool(zoo: ZooData) -> ZooData:
-    """The zoo data with its tasks replaced by every task of the family's allowed space, each
-    encoded by the zoo's (already fitted) condition encoder; weights stay the zoo's (they are
-    only the frame: PCA basis, starting point). Held-out tasks are never in it."""
+def family_pool(zoo: ZooData, size: int = 0, seed: int = 0) -> ZooData:
+    """The zoo data with its tasks replaced by every task of the family's allowed space (or, with
+    ``size``, the zoo's tasks plus a seeded sample of the others, ``size`` in all), each encoded by
+    the zoo's (already fitted) condition encoder; weights stay the zoo's (they are only the frame:
+    PCA basis, starting point). Held-out tasks are never in it."""
     from weightspace.tasks import family_from_dict
 
     if "family" not in zoo.source:
@@ -198,6 +202,12 @@ def family_pool(zoo: ZooData) -> ZooData:
     family = family_from_dict(zoo.source["family"])
     heldout = set(family.heldout_task_ids())
     ids = [t for t in family.training_task_ids() if t not in heldout]
+    if size and len(ids) > size:
+        own = {t.task_id for t in zoo.tasks or ()}
+        others = [t for t in ids if t not in own]
+        pick = torch.randperm(len(others), generator=torch.Generator().manual_seed(seed))[: max(size - len(own), 0)]
+        keep = own | {others[i] for i in pick.tolist()}
+        ids = [t for t in ids if t in keep]
     tasks = [family.task(t) for t in ids]
     with torch.no_grad():
         conditions = zoo.encoder.encode_tasks(tasks) if zoo.encoder is not None else zoo.conditions[:0]

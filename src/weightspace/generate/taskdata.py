@@ -37,11 +37,11 @@ class TaskBank:
         nmax = int(self.n.max())
         first = utasks[0].x_train
         self.shared_x = all(t.x_train.data_ptr() == first.data_ptr() and t.x_train.shape == first.shape for t in utasks)
-        self.x = first.float()[None] if self.shared_x else torch.zeros(len(utasks), nmax, *self.input_shape)
+        # the tasks' own input tensors, not a padded copy: a pool of hundreds of text tasks holds
+        # gigabytes of cached activations, and a second copy would double them
+        self.x = [first.float()] if self.shared_x else [t.x_train.float() for t in utasks]
         self.y = torch.full((len(utasks), nmax), self.n_classes, dtype=torch.long)  # padding = class C
         for i, t in enumerate(utasks):
-            if not self.shared_x:
-                self.x[i, : len(t.y_train)] = t.x_train.float()
             self.y[i, : len(t.y_train)] = t.y_train.long()
         counts = torch.stack([torch.bincount(row, minlength=self.n_classes + 1) for row in self.y])
         # class_start[u, c]: where class c begins when task u's examples are sorted by class
@@ -59,7 +59,9 @@ class TaskBank:
         return len(self.n)
 
     def _inputs(self, u: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-        return self.x[0][idx] if self.shared_x else self.x[u[:, None], idx]
+        if self.shared_x:
+            return self.x[0][idx]
+        return torch.stack([self.x[k][rows] for k, rows in zip(u.tolist(), idx)])
 
     def support(self, members: torch.Tensor, g: torch.Generator, size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """A fresh class-balanced support set per member: x (B, S, *input), y (B, S)."""

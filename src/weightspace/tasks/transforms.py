@@ -24,6 +24,9 @@ from weightspace.tasks.base import Task, TaskFamily, stratified_support
 # Independent random streams derived from one family seed (never the global RNG).
 STREAM_SPLIT, STREAM_DATA, STREAM_SUPPORT, STREAM_PRETRAIN = 1, 2, 3, 4
 PRETRAIN_ID = "pretrain"
+# A generator's training pool (task_pool=family) refines the zoo's angle grid this many times.
+POOL_POINTS_PER_GAP = 4
+
 # The generalist pretrain task sees every training example at this many random angles.
 PRETRAIN_COPIES = 4
 
@@ -171,7 +174,25 @@ class AngleFamily(TaskFamily):
         check_support_size(cfg.support_size)
         self.cfg = cfg
         self._zoo, self._heldout = angle_split(cfg.n_tasks, cfg.n_heldout, cfg.angle_range, cfg.seed)
-        self._angles = {self.task_id_for(a): a for a in self._zoo + self._heldout}
+        self._pool = self._training_angles()
+        self._angles = {self.task_id_for(a): a for a in self._pool + self._heldout}
+
+    def _distance(self, a: float, b: float) -> float:
+        d = abs(a - b)
+        return min(d, 360.0 - d) if self.cfg.angle_range == 360 else d
+
+    def _training_angles(self) -> list[float]:
+        """The zoo grid refined POOL_POINTS_PER_GAP times, keeping an angle only where it is at
+        least as far from every held-out angle as that angle's nearest zoo angle: the pool never
+        comes closer to a held-out task than the zoo does. Zoo angles are all in it."""
+        near = {h: min(self._distance(h, z) for z in self._zoo) for h in self._heldout}
+        spacing = self.cfg.angle_range / self.cfg.n_tasks
+        pool = []
+        for i in range(self.cfg.n_tasks * POOL_POINTS_PER_GAP):
+            a = self._zoo[i // POOL_POINTS_PER_GAP] if i % POOL_POINTS_PER_GAP == 0 else round(i * spacing / POOL_POINTS_PER_GAP, 2)
+            if all(self._distance(a, h) >= d for h, d in near.items()):
+                pool.append(a)
+        return pool
 
     def task_id_for(self, angle: float) -> str:
         return f"{self.id_prefix}={angle:06.2f}"
@@ -181,6 +202,11 @@ class AngleFamily(TaskFamily):
 
     def heldout_task_ids(self) -> list[str]:
         return [self.task_id_for(a) for a in self._heldout]
+
+    def training_task_ids(self) -> list[str]:
+        """Angles a generator may train on without checkpoints (a rotation costs only a transform):
+        see ``_training_angles``."""
+        return [self.task_id_for(a) for a in self._pool]
 
     def config(self) -> dict[str, Any]:
         return to_dict(self.cfg)
