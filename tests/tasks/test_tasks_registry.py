@@ -9,7 +9,7 @@ from weightspace.errors import WeightspaceError
 from weightspace.tasks import DEFAULT_FAMILY, FAMILIES, TaskFamily, family_class, family_from_dict, make_family, register_family
 from weightspace.tasks.digits import DigitsRotate
 
-from optional_data import requires_fmnist
+from optional_data import requires_fmnist, requires_wordnet
 from text_stack import requires_text_stack
 
 # Small configs of every registered family; building their splits reads no image data.
@@ -20,6 +20,7 @@ SMALL = {
     "fmnist-subsets": {"n_tasks": 40, "n_heldout": 6, "seed": 4},
     "mnist1d": {"n_tasks": 12, "n_heldout": 3, "seed": 4, "num_samples": 500},
     "chatterbot": {"max_per_class": 24, "support_per_class": 4},
+    "wordnet": {"n_tasks": 12, "n_heldout": 4, "glosses_per_supersense": 20, "max_per_class": 24, "support_per_class": 4},
 }
 
 
@@ -61,11 +62,14 @@ def test_unknown_option_names_the_valid_options():
 
 def with_data(name: str):
     """A family name as a test parameter; Fashion-MNIST families skip where the data is absent
-    (their records carry a fingerprint of the data), chatterbot where the text stack is."""
+    (their records carry a fingerprint of the data), chatterbot where the text stack is, wordnet
+    where either WordNet or the text stack (its fingerprint tokenizes) is."""
     if name.startswith("fmnist"):
         return pytest.param(name, marks=requires_fmnist)
     if name == "chatterbot":
         return pytest.param(name, marks=requires_text_stack)
+    if name == "wordnet":
+        return pytest.param(name, marks=[requires_wordnet, requires_text_stack])
     return name
 
 

@@ -28,7 +28,6 @@ The sentences are tokenized and embedded by the frozen MiniLM of nets/lora_minil
 from __future__ import annotations
 
 import functools
-import hashlib
 import itertools
 from dataclasses import dataclass
 from typing import Any
@@ -38,27 +37,13 @@ import torch
 
 from weightspace.errors import WeightspaceError
 from weightspace.nets.lora_minilm import base_model as minilm
-from weightspace.nets.lora_minilm.forward import join_hidden
-from weightspace.tasks.base import Task, TaskFamily, stratified_support
+from weightspace.tasks.base import TaskFamily, stratified_support
 from weightspace.tasks.chatterbot_corpus import language_words, load_corpus, script_of, topic_words, unk_rates
 from weightspace.tasks.registry import register_family
+from weightspace.tasks.text_base import TextTask, hidden_inputs, text_fingerprint
+from weightspace.tasks.text_base import seed_for as _seed_for
 
 Source = tuple[str, str]  # (language, topic)
-
-
-@dataclass
-class TextTask(Task):
-    """A text Task. With ``inputs="ids"`` the ``x_*`` are int64 (N, L) ids of the base tokenizer,
-    padded with 0 (so the attention mask is ``x != 0``); with ``inputs="hidden"`` they are float
-    (N, max_length, 385) frozen activations plus mask (see the module docstring). The sentences
-    themselves ride along."""
-
-    texts_train: tuple[str, ...] = ()
-    texts_test: tuple[str, ...] = ()
-    support_texts: tuple[str, ...] = ()
-    kind: str = ""
-    class_names: tuple[str, ...] = ()
-    languages: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -74,10 +59,6 @@ class _TaskDef:
 @functools.lru_cache(maxsize=4)
 def _measured_unk_rates(data_dir: str | None) -> dict[str, float]:
     return unk_rates(load_corpus(data_dir), minilm.load_tokenizer())
-
-
-def _seed_for(seed: int, key: str) -> int:
-    return int.from_bytes(hashlib.sha256(f"{seed}:{key}".encode()).digest()[:8], "little")
 
 
 @register_family("chatterbot", pretty="chatterbot sentence classification",
@@ -239,22 +220,15 @@ class ChatterbotFamily(TaskFamily):
         cached = getattr(self, "_data_fingerprint", None)
         if cached is None:
             task = self.task(self.zoo_task_ids()[0])
-            h = hashlib.sha256()
-            for t in (minilm.tokenize(task.texts_train, self.max_length), task.y_train,
-                      minilm.tokenize(task.texts_test, self.max_length), task.y_test):
-                h.update(str(tuple(t.shape)).encode())
-                h.update(t.detach().contiguous().numpy().tobytes())
-            cached = self._data_fingerprint = h.hexdigest()
+            cached = self._data_fingerprint = text_fingerprint(task.texts_train, task.y_train, task.texts_test,
+                                                               task.y_test, self.max_length)
         return cached
 
     def _inputs(self, texts) -> torch.Tensor:
         ids = minilm.tokenize(texts, self.max_length)
         if self.inputs == "ids":
             return ids
-        # A fixed width, so that every task's inputs stack into one batch
-        ids = torch.nn.functional.pad(ids, (0, self.max_length - ids.shape[1]), value=minilm.PAD_ID)
-        hidden = minilm.base_model(self.max_length).lower_hidden(ids, self.hidden_layer)
-        return join_hidden(hidden, ids != minilm.PAD_ID)
+        return hidden_inputs(ids, self.max_length, self.hidden_layer)  # a fixed width: tasks stack into one batch
 
     def _build_task(self, task_id: str) -> TextTask:
         d = self._def(task_id)
