@@ -36,6 +36,19 @@ def test_results_hold_generated_and_lora_baselines(lora_run):
     assert {"probe", "support-lora", "finetune:zoo-best:support@cv"} <= set(verdict["fewshot_margin"])
     assert not any(k.startswith("finetune:hypernet") for k in verdict["fewshot_margin"])
     assert len(results["tasks"]) == 2
+    # text-both reads descriptions: shuffled and random-string controls, the +head ones with the head refitted too
+    controls = results["overall"]["controls"]
+    for mode in ("central", "central+head"):
+        assert set(controls[f"generator:hypernet:{mode}"]) == {"shuffled", "random-string"}  # results.json sorts keys
+    assert controls["generator:hypernet:central+head"]["random-string"]["control_key"] == \
+        "ablation:hypernet:random-string:central+head"
+    assert "over a random-string description" in verdict["sentence"]
+    # LoRA sets expose embeddings: every method gets the MTEB-style score
+    assert all(0.0 <= e["mteb_accuracy_mean"] <= 1.0 for e in methods.values())
+    assert set(results["overall"]["mteb"]["ranking"]) == set(methods)
+    # a +head mode changes only the head, which the embedding score never reads
+    assert methods["generator:hypernet:central"]["mteb_accuracy_mean"] == \
+        methods["generator:hypernet:central+head"]["mteb_accuracy_mean"]
 
 
 def test_exported_adapter_and_report(lora_run):

@@ -74,6 +74,15 @@ def test_facts_every_run_satisfies(results):
         assert f"generator:pca-gaussian{mode}" in results["overall"]["verdict"]
     assert results["overall"]["zoo_nn_dist_median"] > 0
     assert m["ablation:pca-gaussian:shuffled"]["kind"] == "ablation"
+    # support-set condition: a shuffled control, and no random-string one (it reads no description)
+    controls = results["overall"]["controls"]
+    assert set(controls) == {"generator:pca-gaussian:central"} and list(controls["generator:pca-gaussian:central"]) == ["shuffled"]
+    shuffled = controls["generator:pca-gaussian:central"]["shuffled"]
+    assert shuffled["margin_points"] == pytest.approx(100 * (m["generator:pca-gaussian:central"]["acc_mean"]
+                                                             - m["ablation:pca-gaussian:shuffled"]["acc_mean"]))
+    assert "over another held-out task's condition" in results["overall"]["verdict"]["generator:pca-gaussian:central"]["sentence"]
+    # an MLP exposes no features: no MTEB-style score, and none of its fields
+    assert results["overall"]["mteb"] is None and not any("mteb_accuracy_mean" in e for e in m.values())
     # The majority class on 10 balanced digit classes: a tenth of the test set, and chance balanced.
     assert m["majority"]["kind"] == "majority" and m["majority"]["balanced_acc_mean"] == pytest.approx(0.1)
     assert m["reference"]["balanced_acc_mean"] > 0.1 and m["reference"]["balanced_acc_ratio_to_trained"] == pytest.approx(1.0)
@@ -118,13 +127,36 @@ def test_bad_input_is_one_sentence(tiny, capsys):
 
 def test_shuffled_control_gives_each_task_another_tasks_central_output(tiny):
     from weightspace.evaluate.context import load_context
-    from weightspace.evaluate.generated import generator_methods, load_generators, shuffled_method
+    from weightspace.evaluate.controls import control_methods
+    from weightspace.evaluate.generated import generator_methods, load_generators
 
     ctx = load_context(tiny / "zoo")
     gen = load_generators([tiny / "gen"])[0]
     central = generator_methods(ctx, gen, tiny / "gen", "g", ["central"])[0]
-    shuffled = shuffled_method(ctx, gen, "g")[0]
+    shuffled = control_methods(ctx, gen, "g")[0]
     assert shuffled.key == "ablation:g:shuffled" and len(shuffled.weights) == len(ctx.tasks) == 2
     for t in range(2):
         for name, value in shuffled.weights[t].items():
             assert torch.equal(value, central.weights[1 - t][name]), name
+
+
+def test_the_same_generator_told_nothing_is_reported_as_the_none_control(tiny):
+    from weightspace.evaluate.harness import EvalConfig, evaluate
+    from weightspace.generate import make_generator, zoo_data
+    from weightspace.zoo.store import Zoo
+
+    zoo = Zoo.open(tiny / "zoo")
+    make_generator("pca-gaussian", support_draws=2).fit(zoo_data.from_zoo(zoo, condition="none", align=True)).save(tiny / "none")
+    make_generator("pca-gaussian", support_draws=3).fit(zoo_data.from_zoo(zoo, condition="none", align=True)).save(tiny / "other")
+    cfg = EvalConfig(finetune_steps=(0,), budget=5, eval_every=5, cv_folds=0, starts=(), finetune_from="none",
+                     multitask_tasks=-1, generator_modes=("sample", "central"))
+    results = evaluate([tiny / "gen", tiny / "other", tiny / "none"], tiny / "zoo", cfg)
+    controls, m = results["overall"]["controls"], results["methods"]
+    twin = "generator:pca-gaussian@none"  # the second and third share the registry name; other options: not a twin
+    assert set(controls) == {"generator:pca-gaussian", "generator:pca-gaussian:central"}
+    assert controls["generator:pca-gaussian"] == {"none": controls["generator:pca-gaussian"]["none"]}  # sample: none only
+    none = controls["generator:pca-gaussian:central"]["none"]
+    assert none["control_key"] == f"{twin}:central" and none["n_tasks"] == 2
+    assert none["margin_points"] == pytest.approx(100 * (m["generator:pca-gaussian:central"]["acc_mean"] - m[f"{twin}:central"]["acc_mean"]))
+    assert list(controls["generator:pca-gaussian:central"]) == ["shuffled", "none"]
+    assert "over the same generator told nothing" in results["overall"]["verdict"]["generator:pca-gaussian:central"]["sentence"]

@@ -108,7 +108,15 @@ def test_bodies_over_the_limit_are_refused_by_length_and_while_streaming(server,
 
 
 @pytest.mark.parametrize("body, message", [
-    ({}, "give exactly one of support, descriptor, description or task (got none)."),
+    ({}, "give exactly one of support, descriptor, description or task, or support with description (got none)."),
+    ({"support": {"x": [[0.0] * 100], "texts": ["a"], "y": [0]}},
+     "request field support: give exactly one of x (numeric inputs) or texts (raw sentences)."),
+    ({"support": {"y": [0]}}, "give exactly one of x (numeric inputs) or texts (raw sentences)."),
+    ({"support": {"x": [[0.0] * 100], "y": [0], "labels": [0]}}, "the fields of support are x or texts, and y."),
+    ({"support": {"texts": ["a sentence"], "y": [0]}}, "this generator's mlp networks do not read sentences"),
+    ({"support": {"x": [[0.0] * 100], "y": [0]}, "description": "digits"},
+     "this generator is conditioned on a support set (support) alone; send support without description."),
+    ({"description": "tell sneakers from boots", "task": "rot=000.00"}, "(got description and task)"),
     ({"task": "rot=000.00", "descriptor": [1.0]}, "(got descriptor and task)"),
     ({"support": {"x": [[0.0] * 99], "y": [0]}}, "support set: inputs have shape (1, 99), the architecture expects (N, 1, 10, 10)."),
     ({"support": {"x": [[0.0] * 100] * 2, "y": [0]}}, "labels have shape (1,), expected (2,)"),

@@ -44,16 +44,20 @@ def summary_table(results: dict) -> Table:
                         f"{_fmt(results['overall']['zoo_nn_dist_median'], '.3g')}")
     table.caption = ("÷ref: accuracy / trained reference; errIoU: highest overlap of test errors with a zoo "
                      "member (1 = its mistakes); NNdist: aligned L2 to the nearest zoo member")
+    mteb = bool(results["overall"].get("mteb"))  # architectures with features: the MTEB-style score of the embeddings
+    if mteb:
+        table.caption += "; mteb: logistic regression on the method's embeddings, k-fold over each task's data"
     table.add_column("method", no_wrap=True, overflow="ellipsis", max_width=30)
-    for col in ("acc", "÷ref", "errIoU", "NNdist", "s/task"):
+    for col in ("acc", "÷ref", "errIoU", "NNdist", "s/task", *(("mteb",) if mteb else ())):
         table.add_column(col, justify="right", no_wrap=True, min_width=max(5, len(col)))
     for key in results["ranking"]:
         e = results["methods"][key]
         if e["kind"] == "finetune" and e["info"].get("steps") == 0:
             continue
+        extra = (_fmt(e.get("mteb_accuracy_mean"), ".3f"),) if mteb else ()
         table.add_row(_short(key), _fmt(e["acc_mean"], ".3f"), _fmt(e["acc_ratio_to_trained"], ".3f"),
                       _fmt(e["novelty_iou_max_mean"], ".2f"), _fmt(e["nn_aligned_dist_mean"], ".3g"),
-                      _fmt(e["seconds_per_task"], ".2g"), style=_STYLE.get(e["kind"], ""))
+                      _fmt(e["seconds_per_task"], ".2g"), *extra, style=_STYLE.get(e["kind"], ""))
     return table
 
 

@@ -11,11 +11,12 @@ A generator is evaluated in up to three modes, each its own method:
 - ``best-of-K``  K draws, the one with the lowest support-set loss is kept (as
                  ``generate --best-of K`` does; key ``generator:<name>:best-of-K``)
 
-Beside its modes, every conditional generator gets the ``shuffled`` condition control (kind
-``ablation``, key ``ablation:<name>:shuffled``): its central output for each task conditioned on
-another held-out task's condition (the task half the list away). A generator that ignores its
-condition scores the same there; the condition counts only by its margin over this control and
-over the ``none`` condition (a generator trained told nothing).
+Beside its modes, every conditional generator gets condition controls (kind ``ablation``,
+controls.py): its central output for each task conditioned on another held-out task's condition
+(``shuffled``), or on the task's own condition with its description replaced by a random string
+(``random-string``, for conditions that read descriptions); and, where the same run evaluates
+the same generator trained told nothing, that generator (``none``). A generator that ignores its
+condition scores the same there; the condition counts only by its margins over these.
 
 Any mode may end in ``+head`` (e.g. ``central+head``) for architectures with a label-specific
 linear readout that can be fitted in closed form (``arch.head_refit``, adapt.head_refit; LoRA
@@ -103,27 +104,15 @@ def generator_methods(ctx: ZooContext, gen, path: str | Path, name: str, modes, 
     return methods
 
 
-def shuffled_method(ctx: ZooContext, gen, name: str) -> list[Method]:
-    """The central output for task t conditioned on task (t + T/2) mod T's condition."""
-    encoder = getattr(gen, "encoder", None)
-    condition = getattr(encoder, "kind", "none")
-    n = len(ctx.tasks)
-    if n < 2 or condition == "none" or getattr(encoder, "name", None) == "none":
-        return []
-    method = Method(f"ablation:{name}:shuffled", "ablation", f"{name} given another task's {condition}",
-                    f"the {gen.name} generator's central output per task, conditioned on the {condition} of another "
-                    "held-out task: the control that shows whether the condition carries the task",
-                    info={"generator": name, "control": "shuffled", "condition": condition})
-    conditions = [gen.encode_condition(task) for task in ctx.tasks]
-    for t in range(n):
-        began = time.perf_counter()
-        stacked = gen.sample(conditions[(t + n // 2) % n], n=1, seed=t, deterministic=True)
-        method.add({k: v[0] for k, v in stacked.items()}, time.perf_counter() - began)
-    return [method]
-
-
 def _draw(ctx: ZooContext, gen, task, draws: int, seed: int, head: bool = False) -> dict[str, torch.Tensor]:
-    condition = gen.encode_condition(task)
+    return draw(ctx, gen, gen.encode_condition(task), task, draws, seed, head)
+
+
+def draw(ctx: ZooContext, gen, condition: torch.Tensor, task, draws: int, seed: int,
+         head: bool = False) -> dict[str, torch.Tensor]:
+    """One model for ``task`` from ``condition`` in a mode (``draws`` as ``parse_mode`` gives;
+    ``head``: refitted on the task's support set). The condition need not be the task's own:
+    the condition controls (controls.py) pass another one and score the result on this task."""
     stacked = gen.sample(condition, n=max(draws, 1), seed=seed, deterministic=draws == 0)
     best = 0
     if draws > 1:

@@ -13,7 +13,11 @@ Stages (each with a progress bar when asked):
  4. fine-tune from the best zoo start and from each generator's ``finetune_from`` output
     (support set / full train set);
  5. evaluate all models on each task's test set; novelty against the zoo;
- 6. cost: fine-tuning steps and seconds until it reaches each generator's accuracy.
+ 6. cost: fine-tuning steps and seconds until it reaches each generator's accuracy;
+ 7. condition controls (controls.py): each conditional generator's margins over its shuffled,
+    random-string and told-nothing controls (overall.controls);
+ 8. for architectures with features (LoRA sets), an MTEB-style classification score of every
+    method's embeddings (embedding_classification.py; ``mteb`` in EvalConfig).
 """
 
 from __future__ import annotations
@@ -29,7 +33,9 @@ from weightspace.card import make_card
 from weightspace.config import option, to_dict
 from weightspace.errors import WeightspaceError
 from weightspace.evaluate.baseline_registry import applicable_baselines
+from weightspace.evaluate import embedding_classification as mteb_scores
 from weightspace.evaluate.context import load_context
+from weightspace.evaluate.controls import control_margins, control_methods, none_partners
 from weightspace.evaluate.distributed import check_backend, open_finetune_pool, pool_slots
 from weightspace.evaluate.contenders import above_reference, above_reference_sentence, best_fewshot
 from weightspace.evaluate.finetuning import CVGrid, finetune_methods, step_seconds, tuned_finetune_method
@@ -39,7 +45,6 @@ from weightspace.evaluate.generated import (
     load_generators,
     mode_key,
     parse_mode,
-    shuffled_method,
 )
 from weightspace.evaluate.methods import rank_by_support
 from weightspace.evaluate.reference import pretrained_start, reference_method
@@ -77,6 +82,10 @@ class EvalConfig:
     backend: str = option("local", "Where fine-tuning runs: local (this machine) or ray (a Ray cluster).")
     workers: int = option(0, "Processes fine-tuning chunks of tasks, 0 = one batched run here; ray: 0 = one per cluster CPU.")
     address: str | None = option(None, "Ray cluster (host:6379, ray://host:10001, auto); None starts a local Ray instance.")
+    mteb: str = option("auto", "MTEB-style classification score of every method's embeddings (logistic regression, "
+                               "k-fold over each task's data): auto = for architectures that expose features (LoRA "
+                               "sets), on, off.")
+    mteb_folds: int = option(5, "Folds of the MTEB-style score (stratified, seeded).", min=2)
 
 
 def finetune_config(ctx, cfg: EvalConfig) -> FinetuneConfig:
@@ -103,6 +112,9 @@ def check_config(cfg: EvalConfig) -> None:
     unknown = sorted(set(cfg.starts) - {"shared", "scratch"})
     if unknown:
         raise WeightspaceError(f"unknown fine-tuning start {', '.join(unknown)}; choose from shared, scratch.")
+    if cfg.mteb not in mteb_scores.MODES or cfg.mteb_folds < 2:
+        raise WeightspaceError(f"mteb must be one of {', '.join(mteb_scores.MODES)} and mteb_folds >= 2, got "
+                               f"mteb={cfg.mteb!r}, mteb_folds={cfg.mteb_folds}.")
     check_backend(cfg.backend, cfg.workers, cfg.address)
 
 
@@ -117,6 +129,7 @@ def evaluate(generator_dirs: Sequence[str | Path], zoo_dir: str | Path, cfg: Eva
         with stages.stage("aligning zoo") as cb:
             ctx = load_context(zoo_dir, cfg.tasks, cfg.align_iters, cfg.refine, cfg.seed, progress=cb)
         budget = cfg.budget or ctx.train_cfg.steps
+        score_embeddings = mteb_scores.enabled(ctx.arch, cfg.mteb)
         if any(k > budget for k in cfg.finetune_steps):
             raise WeightspaceError(f"fine-tuning steps {max(cfg.finetune_steps)} exceed the budget of {budget} steps; raise --budget.")
         chosen = applicable_baselines(ctx, cfg)
@@ -131,7 +144,7 @@ def evaluate(generator_dirs: Sequence[str | Path], zoo_dir: str | Path, cfg: Eva
                 baselines += entry.obj(ctx, ranked, cfg)
                 cb(3 + i)
         retrieval = next(m for m in baselines if m.key == "retrieval")  # also the zoo-best fine-tuning start
-        generated, ablations, starts, taken = [], [], [(retrieval, "zoo-best")], set()
+        generated, ablations, starts, taken, names = [], [], [(retrieval, "zoo-best")], set(), []
         if pretrained is not None:  # standard fine-tuning and training from scratch, for the cost figures
             starts += [(m, name) for m, name in ((shared_start_method(ctx, pretrained), "shared"),
                                                  (scratch_method(ctx, cfg.seed), "scratch")) if name in cfg.starts]
@@ -139,9 +152,10 @@ def evaluate(generator_dirs: Sequence[str | Path], zoo_dir: str | Path, cfg: Eva
             for i, (gen, path) in enumerate(zip(gens, generator_dirs)):
                 name = generator_name(gen, Path(path), taken)
                 taken.add(name)
+                names.append(name)
                 modes = generator_methods(ctx, gen, path, name, cfg.generator_modes, cfg.seed)
                 generated += modes
-                ablations += shuffled_method(ctx, gen, name)
+                ablations += control_methods(ctx, gen, name, cfg.generator_modes, cfg.seed)
                 starts += [(m, f"{name}:{cfg.finetune_from}") for m in modes
                            if cfg.finetune_from != "none" and m.key == mode_key(name, cfg.finetune_from)]
                 cb(i + 1)
@@ -165,12 +179,19 @@ def evaluate(generator_dirs: Sequence[str | Path], zoo_dir: str | Path, cfg: Eva
         methods = [reference, *generated, *ablations, *baselines, *finetuned]
         with stages.stage("scoring on test sets", len(ctx.tasks)) as cb:
             scores, zoo_acc = score_methods(ctx, methods, progress=cb)
+        embedded = None
+        if score_embeddings:
+            with stages.stage("MTEB-style embedding classification", len(ctx.tasks)) as cb:
+                embedded = mteb_scores.embedding_scores(ctx, methods, cfg.mteb_folds, cfg.seed, progress=cb)
         with stages.stage("weight-space map") as cb:
             mapped = ["reference", "retrieval", *(g.key for g in generated if g.key.endswith(":central"))]
             wmap = weight_map(ctx, methods, mapped, seed=cfg.seed)
             cb(1)
     median = ctx.zoo_nn_dist_median
     entries = {m.key: method_entry(ctx, m, scores[m.key], scores["reference"], median) for m in methods}
+    if embedded is not None:
+        mteb_scores.attach(entries, embedded)
+    controls = control_margins(entries, none_partners(gens, names))
     start_of = {name: m for m, name in starts}
     costs = {g.key: {s: generator_cost(g, scores[g.key], curves[s], start_of[s], per_step, ctx.n_params)
                      for s in COST_STARTS if s in curves} for g in generated}
@@ -188,7 +209,9 @@ def evaluate(generator_dirs: Sequence[str | Path], zoo_dir: str | Path, cfg: Eva
                      "backend": cfg.backend, "workers": slots},
         "finetune_curves": {name: {d: c.to_dict() for d, c in per.items()} for name, per in curves.items()},
         "cost": costs,
-        "verdict": {g.key: verdict(entries, g.key) for g in generated},
+        "verdict": {g.key: verdict(entries, g.key, controls.get(g.key)) for g in generated},
+        "controls": controls,
+        "mteb": mteb_scores.overall(entries, cfg.mteb_folds) if embedded is not None else None,
         "best_fewshot": best_fewshot(entries),
         "above_reference": above_reference(entries),
         "above_reference_sentence": above_reference_sentence(entries),

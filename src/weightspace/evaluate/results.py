@@ -133,30 +133,27 @@ def _difference(a: dict, b: dict) -> dict | None:
     return difference(pa, pb)
 
 
-def _ci(d: dict | None, scale: float = 1.0, digits: int = 3) -> str:
+def _interval(d: dict, scale: float, digits: int) -> str:
+    """'95% CI +0.008 to +0.020 over 32 tasks', with ': within noise' when it includes 0."""
+    noise = "" if d["excludes_zero"] or d["n_tasks"] < 2 else ": within noise"
+    return f"95% CI {d['lo'] * scale:+.{digits}f} to {d['hi'] * scale:+.{digits}f} over {_plural(d['n_tasks'], 'task')}{noise}"
+
+
+def _ci(d: dict | None) -> str:
     """'; +0.014, 95% CI +0.008 to +0.020 over 32 tasks' (empty without an interval)."""
-    if d is None:
-        return ""
-    f = f"{{:+.{digits}f}}"
-    text = (f"; {f.format(d['mean_diff'] * scale)}, 95% CI {f.format(d['lo'] * scale)} to "
-            f"{f.format(d['hi'] * scale)} over {d['n_tasks']} task{'s' if d['n_tasks'] != 1 else ''}")
-    return text + ("" if d["excludes_zero"] or d["n_tasks"] < 2 else ": within noise")
+    return "" if d is None else f"; {d['mean_diff']:+.3f}, {_interval(d, 1.0, 3)}"
 
 
 def _points(margin: float, d: dict | None) -> str:
     """'-1.5 points, 95% CI -2.6 to -0.4 over 32 tasks' (the interval only with per-task data)."""
-    if d is None:
-        return f"{margin * 100:+.1f} points"
-    noise = "" if d["excludes_zero"] or d["n_tasks"] < 2 else ": within noise"
-    return (f"{margin * 100:+.1f} points, 95% CI {d['lo'] * 100:+.1f} to {d['hi'] * 100:+.1f} over "
-            f"{_plural(d['n_tasks'], 'task')}{noise}")
+    return f"{margin * 100:+.1f} points" + ("" if d is None else f", {_interval(d, 100, 1)}")
 
 
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-def verdict(entries: dict[str, dict], gen_key: str) -> dict[str, Any]:
+def verdict(entries: dict[str, dict], gen_key: str, controls: dict[str, dict] | None = None) -> dict[str, Any]:
     """Does the generator beat retrieval and every memorization (and merging) baseline on mean
     test accuracy? And the best few-shot training on the same support set (contenders.py:
     fine-tuning the best zoo start at every budget, cross-validated, and the ``fewshot`` kinds)?
@@ -164,7 +161,9 @@ def verdict(entries: dict[str, dict], gen_key: str) -> dict[str, Any]:
     Differences come with a paired bootstrap interval over tasks where per-task accuracies are
     present. Modes of one generator that gave the same model (``identical_generator_modes``)
     share one sentence, naming them all ("sample = central = best-of-8"); every mode but the
-    first carries ``duplicate_of`` so a report can print one verdict per distinct model."""
+    first carries ``duplicate_of`` so a report can print one verdict per distinct model.
+    ``controls``: the generator's margins over its condition controls (``overall.controls[gen_key]``,
+    controls.py), named in the sentence."""
     gen = entries[gen_key]
     retrieval = entries["retrieval"]
     baselines = {k: e for k, e in entries.items() if e["kind"] in BASELINE_KINDS}
@@ -233,6 +232,8 @@ def verdict(entries: dict[str, dict], gen_key: str) -> dict[str, Any]:
         sentence += (f" {'It beats' if margins[best_fs] > 0 else 'It does NOT beat'} few-shot training on the same "
                      f"support set (best of {len(fewshot)}: {top['label']} at {top['acc_mean']:.3f}; "
                      f"{_points(margins[best_fs], vs_fewshot[best_fs])}).")
+    if controls:
+        sentence += " " + controls_sentence(controls)
     reference = entries.get("reference")
     above_ref = reference is not None and gen["acc_mean"] > reference["acc_mean"]
     if above_ref:
@@ -253,6 +254,24 @@ def verdict(entries: dict[str, dict], gen_key: str) -> dict[str, Any]:
             "intervals": {"retrieval": vs_retrieval,
                           "best_memorization": {"key": best_key, **vs_best} if vs_best else None,
                           "fewshot": {k: d for k, d in vs_fewshot.items() if d}}}
+
+
+CONTROL_PHRASES = {"shuffled": "another held-out task's condition", "random-string": "a random-string description",
+                   "none": "the same generator told nothing"}
+
+
+def controls_sentence(controls: dict[str, dict]) -> str:
+    """"Its condition's margins: +12.0 points, 95% CI +8.1 to +15.9 over 32 tasks over another held-out
+    task's condition; ...": each margin of ``overall.controls[GEN]`` (controls.py), named, and a
+    warning unless every one is positive with an interval that excludes zero."""
+    parts = []
+    for control, m in controls.items():
+        d = {"lo": m["ci_points"][0] / 100, "hi": m["ci_points"][1] / 100, "n_tasks": m["n_tasks"],
+             "excludes_zero": m["excludes_zero"]}
+        parts.append(f"{_points(m['margin_points'] / 100, d)} over {CONTROL_PHRASES.get(control, control)}")
+    counts = all(m["margin_points"] > 0 and m["excludes_zero"] for m in controls.values())
+    tail = "" if counts else " — the condition does not clearly carry the task"
+    return f"Its condition's margins: {'; '.join(parts)}{tail}."
 
 
 def finite(obj: Any) -> Any:
@@ -295,4 +314,12 @@ NOTES = {
                   "deterministic generator's sample, central and best-of-K are one model); duplicate_of names the "
                   "mode whose verdict speaks for them",
     "oracle": "the descriptor-nearest member uses the held-out task's descriptor; it is a reference line, not a baseline",
+    "controls": "overall.controls[GEN][CONTROL]: test accuracy of generator mode GEN minus that of its condition "
+                "control in the same mode (shuffled: another held-out task's condition; random-string: the "
+                "description replaced by a random string of its length; none: the same generator trained told "
+                "nothing), in points, mean over tasks, with a paired bootstrap 95% interval (ci_points)",
+    "mteb_accuracy_mean": "architectures with features only (LoRA sets): MTEB-style classification score of the "
+                          "method's embeddings — logistic regression (lbfgs, C=1, max_iter=100) on the embeddings of "
+                          "each task's train+test sentences, stratified k-fold (overall.mteb.folds), mean accuracy over "
+                          "folds, then over tasks; the head is not read (embedding_classification.py)",
 }

@@ -2,7 +2,8 @@
 
     GET  /healthz        liveness (no auth)
     GET  /v1/metadata    what the generator is and what it accepts
-    POST /v1/generate    a task (support set, descriptor, description or task id) -> weights
+    POST /v1/generate    a task (support set of inputs or raw sentences, descriptor, description,
+                         sentences with a description, or a task id) -> weights
     GET  /openapi.json   the schema (FastAPI)
 
 Generation runs in a fixed pool of threads (``settings.threads``), each request with its own
@@ -20,8 +21,9 @@ import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Annotated
 
-from fastapi import FastAPI, Request
+from fastapi import Body, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
@@ -35,6 +37,25 @@ from weightspace.serve.service import ServeError, WeightService
 
 log = logging.getLogger("weightspace.serve")
 _ERRORS = {code: {"model": ErrorBody} for code in (401, 413, 422, 503, 504)}
+# One example request per way of saying what the weights are for (GET /v1/metadata: accepts).
+REQUEST_EXAMPLES = {
+    "support-set": {"summary": "a labelled support set (support-set generators)",
+                    "value": {"support": {"x": [[0.0, 0.5, 1.0], [1.0, 0.5, 0.0]], "y": [0, 1]}, "n": 1, "best_of": 4}},
+    "sentences": {"summary": "raw sentences (LoRA generators conditioned on a support set, e.g. text-support)",
+                  "value": {"support": {"texts": ["I love a good pasta", "Pizza is the best food",
+                                                  "The film was far too long", "That actor was brilliant"],
+                                        "y": [0, 0, 1, 1]},
+                            "deterministic": True, "format": "peft"}},
+    "description": {"summary": "a plain-text description (text-description generators)",
+                    "value": {"description": "English sentences about food vs movies", "n": 2, "format": "peft"}},
+    "sentences-and-description": {
+        "summary": "raw sentences and a description together (text-both generators)",
+        "value": {"support": {"texts": ["I love a good pasta", "The film was far too long"], "y": [0, 1]},
+                  "description": "English sentences about food vs movies", "deterministic": True, "format": "peft"}},
+    "descriptor": {"summary": "a numeric task descriptor (descriptor generators)",
+                   "value": {"descriptor": [30.0], "n": 4, "seed": 7}},
+    "task": {"summary": "a task id of the generator's own family", "value": {"task": "rot=030.00", "best_of": 8}},
+}
 
 
 class GenerationPool:
@@ -92,7 +113,7 @@ def create_app(generator_dir: str | Path, settings: ServeSettings | None = None)
         200: {"description": "safetensors bytes (format=safetensors) or a zip of PEFT adapter folders (format=peft).",
               "content": {"application/octet-stream": {}, "application/zip": {}}},
         **_ERRORS})
-    async def generate(req: GenerateRequest) -> Response:
+    async def generate(req: Annotated[GenerateRequest, Body(openapi_examples=REQUEST_EXAMPLES)]) -> Response:
         service.check_limits(req)  # cheap refusals never take a thread
         future = pool.submit(service.generate, req)
         try:
@@ -156,6 +177,8 @@ def validation_sentence(errors: list[dict]) -> str:
             return "the request body must be a JSON object such as {\"support\": {\"x\": [[...]], \"y\": [...]}, \"n\": 1}."
         return f"{msg}."
     where = _path(loc)
+    if kind == "extra_forbidden" and len(loc) == 2 and loc[0] == "support":
+        return f"request field {where} is not known; the fields of support are x or texts, and y."
     if kind == "extra_forbidden":
         return (f"request field {where} is not known; the fields are support, descriptor, description, task, "
                 "n, seed, best_of, deterministic and format.")

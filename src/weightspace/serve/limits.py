@@ -36,12 +36,16 @@ class ServeSettings:
     max_best_of: int = option(32, "largest best_of one request may ask for")
     max_candidates: int = option(512, "most candidates (n * best_of) one request may make the server draw and score")
     max_support: int = option(2000, "most labelled examples in one support set")
+    max_sentences: int = option(256, "most raw sentences in one support set (each is a MiniLM forward pass)")
+    max_sentence_chars: int = option(2000, "longest raw sentence, in characters (sentences are cut to the model's "
+                                           "max_length tokens anyway)")
     max_queue: int = option(64, "requests waiting for a thread beyond this are refused with 503 (back-pressure)")
 
     def __post_init__(self):
         from weightspace.errors import WeightspaceError
 
-        for name in ("max_request_bytes", "threads", "max_n", "max_best_of", "max_candidates", "max_support", "max_queue"):
+        for name in ("max_request_bytes", "threads", "max_n", "max_best_of", "max_candidates", "max_support", "max_queue",
+                     "max_sentences", "max_sentence_chars"):
             if int(getattr(self, name)) < 1:
                 raise WeightspaceError(f"server setting {name} must be at least 1, got {getattr(self, name)}.")
         if not self.timeout_s > 0:

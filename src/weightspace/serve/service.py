@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 import weightspace
+from weightspace.encode.condition import check_support
 from weightspace.errors import WeightspaceError
 from weightspace.generate import generate_weights, load_generator
 from weightspace.generate.base import Generator, read_generator_config
@@ -28,12 +29,16 @@ from weightspace.serve.formats import (
     SAFETENSORS_MEDIA, ZIP_MEDIA, is_lora, peft_export_available, peft_zip_body, response_metadata, safetensors_body,
 )
 from weightspace.serve.limits import ServeSettings
-from weightspace.serve.schema import GenerateRequest, SupportSet
+from weightspace.serve.schema import CONDITION_FIELDS, GenerateRequest, SupportSet
+from weightspace.serve.sentences import (
+    BASE_MODEL_LOCK, accepted_fields, condition, reads_sentences, select, sentence_inputs,
+)
 
-# The encoder kind each request field needs, and how to ask for each encoder kind.
-_NEEDS = {"support": "support", "descriptor": "descriptor", "description": "text"}
+# How to ask for each encoder kind, and what each request field is.
 _SEND = {"support": "a support set (support)", "descriptor": "a task descriptor (descriptor)",
          "text": "a task description (description)"}
+_FIELD = {"support": "a support set (support)", "descriptor": "a task descriptor (descriptor)",
+          "description": "a task description (description)"}
 
 
 class ServeError(Exception):
@@ -68,6 +73,8 @@ class WeightService:
         self.name, self.paper, self.arch, self.spec = first.name, first.paper, first.arch, first.spec
         self.encoder_kind = first.encoder.kind if first.encoder is not None else None
         self.encoder_name = first.encoder.name if first.encoder is not None else None
+        self.accepts = accepted_fields(first.encoder)  # the request fields the condition needs, together
+        self.sentences = reads_sentences(self.arch)  # support.texts can be turned into the arch's inputs
         self.family = first.fit_info.get("family")
         self.lora = is_lora(self.arch)
         self.card = _read_card(self.path)
@@ -86,13 +93,17 @@ class WeightService:
                              "numel": self.spec.numel, "lora": self.lora},
             "condition_kind": self.encoder_kind,
             "condition_encoder": self.encoder_name,
+            "accepts": [[f for f in CONDITION_FIELDS if f in self.accepts]] * bool(self.accepts)
+                       + [["task"]] * (self.family is not None),
+            "reads_sentences": self.sentences,
             "input_shape": list(shape) if shape is not None else None,
             "classes": self.arch.n_classes,
             "version": weightspace.__version__,
             "generator_version": self.config.get("version"),
             "formats": self.formats(),
             "limits": {"max_request_bytes": s.max_request_bytes, "timeout_s": s.timeout_s, "max_n": s.max_n,
-                       "max_best_of": s.max_best_of, "max_candidates": s.max_candidates, "max_support": s.max_support},
+                       "max_best_of": s.max_best_of, "max_candidates": s.max_candidates, "max_support": s.max_support,
+                       "max_sentences": s.max_sentences, "max_sentence_chars": s.max_sentence_chars},
             "card": self.card,
         }
 
@@ -113,8 +124,9 @@ class WeightService:
                 "this server cannot export PEFT adapters (weightspace.export.peft is not installed)"
             raise ServeError(422, f"{why}; ask for format safetensors.")
         kind = req.condition_kind
-        if kind in _NEEDS and self.encoder_kind != _NEEDS[kind]:
-            raise ServeError(422, self._wrong_condition(kind))
+        given = frozenset(req.condition_fields)
+        if kind != "task" and given != self.accepts:
+            raise ServeError(422, self._wrong_condition(req.condition_fields))
         if kind == "task" and self.family is None:
             raise ServeError(422, "this generator records no task family, so task ids cannot be resolved; "
                                   f"send {_SEND.get(self.encoder_kind or '', 'a condition')} instead.")
@@ -124,11 +136,39 @@ class WeightService:
         if req.support is not None and len(req.support.y) > s.max_support:
             raise ServeError(422, f"the support set has {len(req.support.y)} examples, above this server's limit "
                                   f"of {s.max_support}.")
+        if req.support is not None and req.support.texts is not None:
+            self._check_texts(req.support.texts, req.support.y)
+        if req.description is not None and not req.description.strip():
+            raise ServeError(422, "the description is blank; give a short sentence describing the task.")
+
+    def _check_texts(self, texts: list[str], y: list[int]) -> None:
+        """Raw sentences, checked before any tokenizing or forward pass."""
+        s = self.settings
+        if not self.sentences:
+            raise ServeError(422, f"this generator's {self.arch.name} networks do not read sentences, so support.texts "
+                                  "cannot be used; send numeric inputs as support.x.")
+        if not texts:
+            raise ServeError(422, "the support set is empty; give at least one labelled sentence per class.")
+        if len(texts) > s.max_sentences:
+            raise ServeError(422, f"support.texts has {len(texts)} sentences, above this server's limit of "
+                                  f"{s.max_sentences}.")
+        if len(y) != len(texts):
+            raise ServeError(422, f"support.texts has {len(texts)} sentences but support.y has {len(y)} labels; "
+                                  "give one label per sentence.")
+        for i, text in enumerate(texts):
+            if not text.strip():
+                raise ServeError(422, f"support.texts[{i}] is blank; every example needs some text.")
+            if len(text) > s.max_sentence_chars:
+                raise ServeError(422, f"support.texts[{i}] has {len(text)} characters, above this server's limit of "
+                                      f"{s.max_sentence_chars}.")
+        classes = self.arch.n_classes
+        if min(y) < 0 or max(y) >= classes:
+            raise ServeError(422, f"support.y: labels must lie in 0..{classes - 1}, got {min(y)}..{max(y)}.")
 
     def generate(self, req: GenerateRequest) -> Output:
         """Runs in a generation thread with an exclusive replica of the generator."""
         self.check_limits(req)
-        with self._replica() as gen:
+        with self._replica() as gen, (BASE_MODEL_LOCK if self.sentences else contextlib.nullcontext()):
             stacked, accuracy, passed = self._sample(gen, req)
         source = f"http {req.condition_kind}" + (f" {req.task}" if req.task else "")
         headers = {"X-Weightspace-Generator": self.name, "X-Weightspace-Seed": str(req.seed)}
@@ -153,6 +193,16 @@ class WeightService:
     def _sample(self, gen: Generator, req: GenerateRequest):
         """(stacked weights (n, ...), support accuracies or None, 'passed/drawn' or '')."""
         kind = req.condition_kind
+        if req.support is not None and (req.support.texts is not None or req.description is not None):
+            # raw sentences, or a support set with a description: the condition is built here
+            if req.support.texts is not None:
+                x, y = sentence_inputs(self.arch, req.support.texts), torch.tensor(req.support.y, dtype=torch.long)
+            else:
+                x, y = support_arrays(req.support)
+            x, y = _checked(gen, x, y)
+            cond = condition(gen.encoder, x, y, req.description)
+            out = select(gen, cond, x, y, req.n, req.seed, req.best_of, req.deterministic)
+            return out.params, [float(a) for a in out.support_accuracy], f"{out.passed}/{out.candidates}"
         if kind in ("support", "task"):
             target = self._task(req.task) if kind == "task" else support_arrays(req.support)
             out = generate_weights(gen, target, n=req.n, seed=req.seed, best_of=req.best_of,
@@ -174,14 +224,30 @@ class WeightService:
                                   f"ids look like {known[0]!r} (GET /v1/metadata shows the card).")
         return family.task(task_id)
 
-    def _wrong_condition(self, kind: str) -> str:
-        if self.encoder_kind is None:
+    def _wrong_condition(self, given: tuple[str, ...]) -> str:
+        wants = self.accepts
+        if self.encoder_kind is None or not wants:
             return "this generator has no condition encoder, so it cannot be conditioned on a task."
-        if kind == "description":
+        if len(wants) > 1:
+            return (f"this generator ({self.encoder_name}) is conditioned on both a support set and a task description; "
+                    "send support and description together.")
+        (want,) = wants
+        if len(given) > 1:
+            others = " and ".join(f for f in given if f != want)
+            return f"this generator is conditioned on {_FIELD[want]} alone; send {want} without {others}."
+        if given == ("description",):
             return (f"this generator was not trained with a text condition, so it cannot use a description; "
                     f"send {_SEND.get(self.encoder_kind, self.encoder_kind)} instead.")
-        return (f"this generator is conditioned on {_SEND.get(self.encoder_kind, self.encoder_kind)}, "
-                f"not on {_SEND[_NEEDS[kind]]}; send that instead.")
+        return (f"this generator is conditioned on {_FIELD[want]}, not on {_FIELD[given[0]]}; send that instead.")
+
+
+def _checked(gen, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x, y) validated against the architecture where it has a fixed input shape; inputs without one
+    are token ids (LoRAMiniLM's ``inputs="ids"``), which the condition encoder checks."""
+    shape = gen.arch.input_shape
+    if shape is not None:
+        return check_support(x, y, shape, gen.arch.n_classes)
+    return (x.round().long() if torch.is_floating_point(x) else x), y.long()
 
 
 def support_arrays(support: SupportSet) -> tuple[torch.Tensor, torch.Tensor]:
