@@ -1,7 +1,7 @@
 """Held-out accuracy of a generator fitted on a LoRA zoo, with its own head and with the head
 refitted on each task's support set (the `+head` generator modes).
 
-    python benchmarks/lora_generate.py ZOO GENERATOR CONDITION [KEY=VALUE ...] [--all-heldout]
+    python benchmarks/lora_generate.py ZOO GENERATOR CONDITION [KEY=VALUE ...] [--all-heldout] [--out DIR]
     python benchmarks/lora_generate.py zoos/lora hypernet text-both objective=regression output=pca steps=2000
 
 Fits the generator on the zoo exactly as `weightspace train` does, asks it for each held-out
@@ -12,53 +12,84 @@ zoo's full-data references, the fit time and the median generation time. Cheaper
 
 By default the tasks are the zoo's held-out members (those with a full-data reference);
 ``--all-heldout`` scores every held-out task of the family (more tasks, less noise), with the
-reference averaged over the tasks that have one.
+reference averaged over the tasks that have one. ``--out DIR`` saves the fitted generator there
+(and loads it instead of fitting when DIR holds one). For the text-description condition it also
+prints the two description controls: each task's adapter generated from another held-out task's
+description (shuffled) and from a seeded random string of the same length.
 """
 
 from __future__ import annotations
 
+import random
 import statistics
+import string
 import sys
 import time
+from pathlib import Path
 
 import torch
 
 
 def main(argv: list[str]) -> None:
     import weightspace.generate  # noqa: F401  (registers the generators)
+    from weightspace.adapt.head_refit import fit_head
     from weightspace.generate.evaluation import test_accuracy
+    from weightspace.generate.registry import load_generator
     from weightspace.generate.training import TrainSpec, fit_on_zoo
     from weightspace.tasks import family_from_dict
     from weightspace.zoo.store import Zoo
 
     every = "--all-heldout" in argv
-    zoo_dir, generator, condition, *items = [a for a in argv if a != "--all-heldout"]
+    argv = [a for a in argv if a != "--all-heldout"]
+    out = None
+    if "--out" in argv:
+        i = argv.index("--out")
+        out, argv = Path(argv[i + 1]), argv[:i] + argv[i + 2:]
+    zoo_dir, generator, condition, *items = argv
     torch.set_num_threads(1)
     zoo = Zoo.open(zoo_dir)
     began = time.perf_counter()
-    gen, _, _ = fit_on_zoo(TrainSpec.from_cli(generator, condition, None, items), zoo)
+    if out is not None and (out / "config.json").is_file():
+        gen = load_generator(out)
+    else:
+        gen, _, _ = fit_on_zoo(TrainSpec.from_cli(generator, condition, None, items), zoo)
+        if out is not None:
+            gen.save(out)
     fit_s = time.perf_counter() - began
     family = family_from_dict(zoo.family)
     refs = {r.task_id: r for r in zoo.records(final_only=True, split="heldout")}
-    own, fitted, probe, ref, secs = [], [], [], [], []
+    own, fitted, probe, ref, secs, shuffled, noise = [], [], [], [], [], [], []
+    ids = [t for t in family.heldout_task_ids() if every or t in refs]
+    rng = random.Random(0)
     zero = {t.name: torch.zeros(t.shape) for t in zoo.arch.spec().tensors}
 
     def accuracy(weights, task) -> float:
         return float(test_accuracy(zoo.arch, {k: v[None] for k, v in weights.items()}, task)[0])
 
-    for task_id in (t for t in family.heldout_task_ids() if every or t in refs):
+    def generated(cond) -> dict:
+        return {k: v[0] for k, v in gen.sample(cond, n=1, seed=0, deterministic=True).items()}
+
+    for i, task_id in enumerate(ids):
         task = family.task(task_id)
         t0 = time.perf_counter()
         weights = {k: v[0] for k, v in gen.sample(gen.encode_condition(task), n=1, seed=0, deterministic=True).items()}
         secs.append(time.perf_counter() - t0)
         own.append(accuracy(weights, task))
-        fitted.append(accuracy(zoo.arch.fit_head(weights, task.support_x, task.support_y), task))
-        probe.append(accuracy(zoo.arch.fit_head(zero, task.support_x, task.support_y), task))
+        fitted.append(accuracy(fit_head(zoo.arch, weights, task.support_x, task.support_y), task))
+        probe.append(accuracy(fit_head(zoo.arch, zero, task.support_x, task.support_y), task))
+        if condition == "text-description":
+            other = family.task(ids[(i + 1) % len(ids)]).description
+            letters = "".join(rng.choice(string.ascii_lowercase + " ") for _ in task.description)
+            shuffled.append(accuracy(generated(gen.encode_condition(other)), task))
+            noise.append(accuracy(generated(gen.encode_condition(letters)), task))
         if task_id in refs:
             ref.append(refs[task_id].metrics["test_acc"])
     print(f"{generator} / {condition} {' '.join(items)} on {zoo_dir}: {len(own)} held-out tasks")
     print(f"  generated: {statistics.fmean(own):.4f}   +head: {statistics.fmean(fitted):.4f}   "
           f"probe: {statistics.fmean(probe):.4f}   full-data reference ({len(ref)} tasks): {statistics.fmean(ref):.4f}")
+    if shuffled:
+        print(f"  controls (own head): another task's description {statistics.fmean(shuffled):.4f}   "
+              f"random string {statistics.fmean(noise):.4f}")
     print(f"  fit {fit_s:.0f} s, generation {1000 * statistics.median(secs):.0f} ms per adapter (median)")
 
 
