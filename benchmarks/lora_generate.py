@@ -72,7 +72,7 @@ def main(argv: list[str]) -> None:
     for i, task_id in enumerate(ids):
         task = family.task(task_id)
         t0 = time.perf_counter()
-        weights = {k: v[0] for k, v in gen.sample(gen.encode_condition(task), n=1, seed=0, deterministic=True).items()}
+        weights = generated(gen.encode_condition(task))
         secs.append(time.perf_counter() - t0)
         own.append(accuracy(weights, task))
         fitted.append(accuracy(fit_head(zoo.arch, weights, task.support_x, task.support_y), task))

@@ -5,7 +5,7 @@ the stack it skips with the reason, and imports the fixtures it uses from here:
 
     from text_stack import require_text_stack
     require_text_stack()
-    from text_stack import family, model, small_family  # noqa: E402,F401  (fixtures)
+    from text_stack import family, hidden_family, model, small_family  # noqa: E402,F401  (fixtures)
 
 The family and the frozen model are cached per process (lru_cache), so each module building its
 own instance costs nothing after the first.
@@ -41,6 +41,17 @@ def small_family():
     from weightspace.tasks.chatterbot import ChatterbotFamily
 
     return ChatterbotFamily(max_per_class=24, support_per_class=4)
+
+
+@pytest.fixture(scope="session")
+def hidden_family():
+    """``small_family`` with the frozen lower layers' activations as inputs (LoRAMiniLM(inputs="hidden"))."""
+    import torch
+
+    from weightspace.tasks.chatterbot import ChatterbotFamily
+
+    torch.set_num_threads(1)
+    return ChatterbotFamily(max_per_class=24, support_per_class=4, inputs="hidden")
 
 
 @pytest.fixture(scope="session")

@@ -26,17 +26,11 @@ from weightspace.encode.text_conditions import (
     frozen_embeddings,
 )
 from weightspace.nets.lora_minilm import LoRAMiniLM
+from text_stack import hidden_family  # noqa: F401  (fixture)
 
 ARCH = LoRAMiniLM(inputs="hidden")
 ZOO_IDS = ["topic:english:ai-vs-coding", "rest:english:emotion", "lang:dutch-vs-english", "pooled:ai-vs-computers"]
 
-
-@pytest.fixture(scope="module")
-def hidden_family():
-    from weightspace.tasks.chatterbot import ChatterbotFamily
-
-    torch.set_num_threads(1)
-    return ChatterbotFamily(max_per_class=24, support_per_class=4, inputs="hidden")
 
 
 @pytest.fixture(scope="module")

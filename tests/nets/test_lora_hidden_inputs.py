@@ -7,7 +7,7 @@ import torch
 from text_stack import require_text_stack
 
 require_text_stack()
-from text_stack import family, model, small_family  # noqa: E402,F401  (fixtures)
+from text_stack import family, hidden_family, model, small_family  # noqa: E402,F401  (fixtures)
 
 from weightspace.adapt.head_refit import fit_head
 from weightspace.errors import WeightspaceError
@@ -16,12 +16,6 @@ from weightspace.nets.lora_minilm import forward as lora
 from weightspace.nets.lora_minilm import LoRAMiniLM
 from weightspace.symmetry.canonical import canonical_frame
 
-
-@pytest.fixture(scope="module")
-def hidden_family():
-    from weightspace.tasks.chatterbot import ChatterbotFamily
-
-    return ChatterbotFamily(max_per_class=24, support_per_class=4, inputs="hidden")
 
 
 def _random_lora(arch, seed):

@@ -29,17 +29,11 @@ from weightspace.generate import load_generator, make_generator, zoo_data  # noq
 from weightspace.nets.lora_minilm import LoRAMiniLM  # noqa: E402
 
 from serve_helpers import running  # noqa: E402
+from text_stack import hidden_family  # noqa: E402,F401  (fixture)
 
 ARCH = LoRAMiniLM(inputs="hidden")
 ZOO_IDS = ["lang:dutch-vs-english", "topic:english:ai-vs-coding", "rest:english:emotion"]
 
-
-@pytest.fixture(scope="module")
-def hidden_family():
-    from weightspace.tasks.chatterbot import ChatterbotFamily
-
-    torch.set_num_threads(1)
-    return ChatterbotFamily(max_per_class=24, support_per_class=4, inputs="hidden")
 
 
 @pytest.fixture(scope="module")

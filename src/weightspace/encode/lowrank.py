@@ -46,6 +46,7 @@ class LowRankLatent:
                 z += t.numel
             offset += t.numel
         self._dim = z
+        self._raw_base, self._raw_base_of = {}, None  # the base denormalised, per normaliser (decode_weights)
 
     @property
     def dim(self) -> int:
@@ -76,7 +77,7 @@ class LowRankLatent:
         """(n, dim) latents -> stacked denormalised weights, the values of
         ``normalizer.from_flat(decode(z))`` without the flat vector: each matrix is one batched
         ``base + std·U Vᵀ`` written in place of five passes over a million floats (differentiable)."""
-        if getattr(self, "_raw_base_of", None) is not normalizer:
+        if self._raw_base_of is not normalizer:
             with torch.no_grad():
                 self._raw_base = {k: v[0] for k, v in normalizer.from_flat(self.base[None]).items()}
             self._raw_base_of = normalizer
