@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import time
 
 import httpx
 import pytest
@@ -13,6 +14,7 @@ from safetensors.torch import load as load_bytes
 from weightspace.encode.descriptor import DescriptorEncoder
 from weightspace.generate import load_generator, support_scores
 from weightspace.generate.sampling import chance_accuracy
+from weightspace.serve.service import WeightService
 
 from serve_helpers import TOKEN, auth, running, support_body
 
@@ -200,10 +202,18 @@ def test_descriptor_generator_takes_a_task_descriptor(descriptor_gen, fam):
         assert r.status_code == 422 and "best_of ranks candidates on a support set" in r.json()["error"]
 
 
-def test_slow_generations_time_out_and_a_full_queue_answers_503(support_gen, fam):
-    # 4096 candidates scored on the task's support set take ~0.4 s; the limit is 0.15 s.
-    heavy = {"task": fam.zoo_task_ids()[0], "n": 64, "best_of": 64}
-    with running(support_gen, timeout_s=0.15, threads=1, max_queue=1, max_best_of=64, max_candidates=4096) as base:
+def test_slow_generations_time_out_and_a_full_queue_answers_503(support_gen, fam, monkeypatch):
+    # Each generation is made to take 1 s (a real one, behind a sleep), so the 0.15 s limit is
+    # exceeded on any machine instead of only on slow ones.
+    real = WeightService.generate
+
+    def slow(self, req):
+        time.sleep(1.0)
+        return real(self, req)
+
+    monkeypatch.setattr(WeightService, "generate", slow)
+    heavy = {"task": fam.zoo_task_ids()[0], "n": 2}
+    with running(support_gen, timeout_s=0.15, threads=1, max_queue=1) as base:
         with concurrent.futures.ThreadPoolExecutor(6) as pool:
             responses = list(pool.map(lambda _: post(base, heavy, headers={}), range(6)))
     # One running and one queued request fill the pool; requests that find it full are refused at
