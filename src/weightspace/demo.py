@@ -61,10 +61,6 @@ class DemoConfig:
     seed: int = option(0, "Seed of the family split, inits, data order and sampling.")
 
 
-def done(path: Path, marker: str) -> bool:
-    return (path / marker).is_file()
-
-
 class Steps:
     """Numbered stage headers with the elapsed time (shared by the demos)."""
 
@@ -78,6 +74,13 @@ class Steps:
         out = fn(*args, **kwargs)
         self.timings[name] = time.perf_counter() - t
         return out
+
+    def unless_done(self, name: str, output: Path, fn, *args, **kwargs) -> None:
+        """``timed(name, fn, ...)``, skipped when a finished run left ``output`` (written last)."""
+        if output.exists():
+            self.skip(str(output))
+        else:
+            self.timed(name, fn, *args, **kwargs)
 
     def start(self, text: str) -> None:
         self.i += 1
@@ -104,7 +107,6 @@ def run_demo(cfg: DemoConfig, console: Console | None = None) -> dict[str, Any]:
     torch.set_num_threads(1)
     run = Path(cfg.out)
     run.mkdir(parents=True, exist_ok=True)
-    began = time.perf_counter()
     steps = Steps(console, (7 if cfg.independent else 5) + (4 if cfg.subsets and cfg.family != SUBSETS_FAMILY else 0))
     family = make_family(cfg.family, n_tasks=cfg.tasks, n_heldout=cfg.heldout, seed=cfg.seed)
     arch = make_arch("mlp", input_shape=family.input_shape, n_classes=family.n_classes, hidden=cfg.hidden)
@@ -121,25 +123,18 @@ def run_demo(cfg: DemoConfig, console: Console | None = None) -> dict[str, Any]:
         steps.timed("zoo_independent", build_zoo, ind_dir, family, arch, train_cfg, init="independent",
               include_heldout=False, workers=cfg.workers, seed=cfg.seed).close()
         steps.start("align: permute the independent zoo onto its barycentre")
-        if aligned_dir.is_dir():
-            steps.skip(str(aligned_dir))
-        else:
-            steps.timed("align", align_stored_zoo, ind_dir, aligned_dir)
+        steps.unless_done("align", aligned_dir, align_stored_zoo, ind_dir, aligned_dir)
         analysed = [ind_dir, shared_dir]
 
     analysis_dir = run / "analysis"
     steps.start("analyze: spectrum, intrinsic dimension and mode connectivity, raw vs aligned vs shared start")
-    if done(analysis_dir, "analysis.json"):
-        steps.skip(str(analysis_dir / "analysis.json"))
-    else:
-        steps.timed("analyze", run_analysis, analysed, analysis_dir, AnalyzeConfig(seed=cfg.seed))
+    steps.unless_done("analyze", analysis_dir / "analysis.json", run_analysis, analysed, analysis_dir,
+                      AnalyzeConfig(seed=cfg.seed))
 
     gen_dir = run / "generator"
     steps.start(f"train: {cfg.generator} conditioned on the {cfg.condition} set")
-    if done(gen_dir, "config.json"):
-        steps.skip(str(gen_dir))
-    else:
-        steps.timed("train", fit_and_save, shared_dir, gen_dir, cfg.generator, cfg.condition, cfg.generator_options)
+    steps.unless_done("train", gen_dir / "config.json", fit_and_save, shared_dir, gen_dir, cfg.generator, cfg.condition,
+                      cfg.generator_options)
 
     steps.start("eval: held-out tasks vs reference, fine-tuning, retrieval and memorization baselines")
     results_path = run / "results.json"
@@ -153,7 +148,7 @@ def run_demo(cfg: DemoConfig, console: Console | None = None) -> dict[str, Any]:
     summary = {
         "report": str(report),
         "results": str(results_path),
-        "seconds": time.perf_counter() - began,
+        "seconds": time.perf_counter() - steps.began,
         "stage_seconds": steps.timings,
         "verdict": results.get("overall", {}).get("verdict", {}),
         "speedups": speedups(results),
@@ -244,11 +239,8 @@ def run_subsets(cfg: DemoConfig, run: Path, steps: Steps, console: Console) -> d
     steps.timed("subsets_zoo", build_zoo, zoo_dir, family, arch, TrainConfig(steps=cfg.steps), init="shared",
                 pretrain_steps=cfg.pretrain_steps, include_heldout=True, workers=cfg.workers, seed=cfg.seed).close()
     steps.start(f"train: {cfg.generator} on {SUBSETS_FAMILY}, conditioned on the {cfg.condition} set")
-    if done(gen_dir, "config.json"):
-        steps.skip(str(gen_dir))
-    else:
-        steps.timed("subsets_train", fit_and_save, zoo_dir, gen_dir, cfg.generator, cfg.condition,
-                    cfg.subsets_generator_options)
+    steps.unless_done("subsets_train", gen_dir / "config.json", fit_and_save, zoo_dir, gen_dir, cfg.generator,
+                      cfg.condition, cfg.subsets_generator_options)
     steps.start(f"eval: {SUBSETS_FAMILY} held-out subsets")
     results = evaluated(eval_config(cfg), run, gen_dir, zoo_dir, steps, "subsets_eval", console, SHARED_START_NOTE)
     steps.start(f"report: {SUBSETS_FAMILY}")

@@ -1,6 +1,7 @@
 """Safe, atomic file I/O. Nothing half-written ever carries a final name; nothing is unpickled.
 
 - ``atomic_write_bytes`` / ``atomic_path``: write to a temporary sibling, fsync, rename.
+- ``atomic_dir``: build a directory under a temporary sibling name, then rename it into place.
 - ``load_safetensors``: reads a safetensors file a user hands in; pickle archives are refused
   with a sentence, truncated or corrupt files are named.
 """
@@ -11,6 +12,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import struct
 import tempfile
 from pathlib import Path
@@ -57,6 +59,27 @@ def atomic_path(final: str | Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+@contextlib.contextmanager
+def atomic_dir(final: str | Path) -> Iterator[Path]:
+    """Yield a new, empty directory beside ``final``; when the block succeeds it takes ``final``'s
+    name, replacing a directory there whole (moved aside first, then removed). On failure it is
+    removed: no half-written directory ever carries the final name."""
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    try:
+        yield tmp
+        if final.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".old", dir=final.parent))
+            os.replace(final, old / "prev")
+            os.replace(tmp, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # gone already after a success
 
 
 def atomic_write_bytes(final: str | Path, data: bytes) -> None:
@@ -162,6 +185,14 @@ def file_sha256(path: str | Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def read_json(path: str | Path, damaged: str):
+    """The JSON value in the file ``path``; ``damaged`` is the sentence raised when it does not parse."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise WeightspaceError(damaged) from None
 
 
 def json_sha256(obj: object) -> str:

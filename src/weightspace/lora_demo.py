@@ -27,7 +27,7 @@ from rich.console import Console
 
 from weightspace.card import make_card
 from weightspace.config import option, to_dict
-from weightspace.demo import Steps, done, evaluated
+from weightspace.demo import Steps, evaluated
 from weightspace.generate.training import fit_and_save
 from weightspace.io import atomic_write_json
 
@@ -67,7 +67,6 @@ def run_lora_demo(cfg: LoRADemoConfig, console: Console | None = None) -> dict[s
     torch.set_num_threads(1)
     run = Path(cfg.out)
     run.mkdir(parents=True, exist_ok=True)
-    began = time.perf_counter()
     steps = Steps(console, 5)
     family = ChatterbotFamily(inputs="hidden", hidden_layer=min(cfg.layers), seed=cfg.seed)
     arch = LoRAMiniLM(n_classes=family.n_classes, layers=cfg.layers, modules=cfg.modules, rank=cfg.rank,
@@ -82,10 +81,8 @@ def run_lora_demo(cfg: LoRADemoConfig, console: Console | None = None) -> dict[s
 
     gen_dir = run / "generator"
     steps.start(f"train: {cfg.generator} conditioned on {cfg.condition}")
-    if done(gen_dir, "config.json"):
-        steps.skip(str(gen_dir))
-    else:
-        steps.timed("train", fit_and_save, zoo_dir, gen_dir, cfg.generator, cfg.condition, cfg.generator_options)
+    steps.unless_done("train", gen_dir / "config.json", fit_and_save, zoo_dir, gen_dir, cfg.generator, cfg.condition,
+                      cfg.generator_options)
 
     steps.start("eval: generated adapters vs LoRA fine-tuning, probe, retrieval, merging and memorization baselines")
     # Fine-tuning runs from the best zoo start only (the costly stage: every step runs two
@@ -101,7 +98,7 @@ def run_lora_demo(cfg: LoRADemoConfig, console: Console | None = None) -> dict[s
     steps.start("report")
     report = write_report(run, results, title="weightspace demo: LoRA adapters for all-MiniLM-L6-v2 (chatterbot)")
     summary = {"report": str(report), "results": str(run / "results.json"), "adapter": adapter,
-               "seconds": time.perf_counter() - began, "stage_seconds": steps.timings,
+               "seconds": time.perf_counter() - steps.began, "stage_seconds": steps.timings,
                "verdict": results.get("overall", {}).get("verdict", {})}
     atomic_write_json(run / "card.json", make_card("demo-text-lora", to_dict(cfg), seed=cfg.seed, summary=summary))
     return summary

@@ -31,8 +31,7 @@ from weightspace.errors import WeightspaceError
 from weightspace.nets.predict import accuracy_per_member
 from weightspace.nets.base import Architecture
 from weightspace.training_loop import TrainState, train
-
-OPTIMIZERS = ("adam", "sgd")
+from weightspace.zoo.recipe import OPTIMIZERS, make_optimizer
 
 
 @dataclass
@@ -79,16 +78,15 @@ def _index_streams(sizes: Sequence[int], batch: int, steps: int, seed: int,
 
 
 def _optimizer(cfg: FinetuneConfig, params: list[torch.Tensor], names: Sequence[str] = ()) -> torch.optim.Optimizer:
-    # The zoo's own semantics (zoo.recipe.make_optimizer): "adam" is AdamW with decoupled decay.
+    """The zoo's own optimizer (zoo.recipe.make_optimizer: "adam" is AdamW with decoupled decay),
+    with the head.* tensors in a group of their own when ``cfg.head_lr`` is set."""
+    if cfg.optimizer not in OPTIMIZERS:
+        raise WeightspaceError(f"unknown optimizer {cfg.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}.")
     if cfg.head_lr > 0 and names:
         head = [p for n, p in zip(names, params) if n.startswith("head.")]
         rest = [p for n, p in zip(names, params) if not n.startswith("head.")]
         params = [{"params": rest}, {"params": head, "lr": cfg.head_lr}]
-    if cfg.optimizer == "adam":
-        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
-    if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, fused=True)
-    raise WeightspaceError(f"unknown optimizer {cfg.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}.")
+    return make_optimizer(params, cfg)
 
 
 def finetune(arch: Architecture, init: Mapping[str, torch.Tensor], xs: Sequence[torch.Tensor],

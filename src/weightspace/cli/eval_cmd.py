@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from weightspace.cli.app import app, console
+from weightspace.cli.app import app, comma_ints, console
 from weightspace.errors import WeightspaceError
 
 # Rows are coloured by kind (generator, reference, retrieval, oracle, memorization, finetune).
@@ -19,10 +19,7 @@ _STYLE = {"generator": "bold cyan", "reference": "green", "retrieval": "yellow",
 
 
 def parse_steps(text: str) -> tuple[int, ...]:
-    try:
-        steps = tuple(int(s) for s in text.split(",") if s.strip())
-    except ValueError:
-        raise WeightspaceError(f"--finetune-steps {text!r} is not a comma-separated list of step counts, e.g. 0,10,50,200.") from None
+    steps = tuple(comma_ints(text, "--finetune-steps", "step counts", "0,10,50,200"))
     if not steps or any(s < 0 for s in steps):
         raise WeightspaceError(f"--finetune-steps {text!r} needs at least one non-negative step count.")
     return steps

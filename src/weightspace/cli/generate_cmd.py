@@ -141,11 +141,10 @@ def generate(
     out: Path = typer.Option(..., "--out", "-o", help="Output .safetensors: a state dict (n = 1) or tensors stacked on a leading axis."),
 ) -> None:
     """Synthesize weights for a task from its support set (or descriptor); every model is checked first."""
-    import json
-
     import torch
 
     from weightspace.generate import generate_weights, load_generator
+    from weightspace.generate.sampling import weights_metadata
     from weightspace.generate.support_file import read_support_file
     from weightspace.io import check_output_file, save_safetensors
 
@@ -169,10 +168,9 @@ def generate(
         target = read_support_file(support, gen.arch.input_shape, gen.arch.n_classes)
     result = generate_weights(gen, target, n=n, seed=seed, best_of=best_of, deterministic=deterministic)
     tensors = {k: v[0] for k, v in result.params.items()} if n == 1 else result.params
-    meta = {"format": "weightspace-generated", "generator": gen.name, "members": str(n), "seed": str(seed),
-            "arch": json.dumps(gen.arch.to_dict()), "support_accuracy": json.dumps([round(float(a), 4) for a in result.support_accuracy]),
-            "source": f"task {task}" if task is not None else f"support {support}"}
-    save_safetensors(out, tensors, meta)
+    source = f"task {task}" if task is not None else f"support {support}"
+    save_safetensors(out, tensors, weights_metadata(gen.name, n, seed, gen.arch, source,
+                                                    [float(a) for a in result.support_accuracy]))
     accs = ", ".join(f"{float(a):.3f}" for a in result.support_accuracy)
     typer.echo(f"wrote {out}: {n} model(s) from {gen.name} ({result.passed}/{result.candidates} passed checks); "
                f"support-set accuracy {accs}")

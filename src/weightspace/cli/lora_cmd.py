@@ -18,7 +18,7 @@ from typing import Optional
 
 import typer
 
-from weightspace.cli.app import app
+from weightspace.cli.app import app, comma_ints
 from weightspace.errors import WeightspaceError
 
 lora_app = typer.Typer(help="LoRA zoos: adapters of the frozen all-MiniLM-L6-v2 on text tasks.", no_args_is_help=True)
@@ -38,12 +38,9 @@ def _json_option(text: Optional[str], what: str) -> dict:
 
 
 def _family(options: dict):
-    from weightspace.tasks.chatterbot import ChatterbotFamily
+    from weightspace.tasks import make_family
 
-    try:
-        return ChatterbotFamily(**options)
-    except TypeError as e:
-        raise WeightspaceError(f"unknown chatterbot family option ({e}); see `weightspace lora-zoo tasks --help`.") from None
+    return make_family("chatterbot", **options)  # a wrong option is one sentence naming the family
 
 
 @lora_app.command("tasks")
@@ -91,10 +88,7 @@ def build_cmd(
     from weightspace.nets.lora_minilm.train import LoRATrainConfig
     from weightspace.zoo.build import build_zoo
 
-    try:
-        layer_ids = tuple(int(i) for i in layers.split(",") if i.strip())
-    except ValueError:
-        raise WeightspaceError(f"--layers {layers!r} must be comma-separated layer numbers such as 4,5.") from None
+    layer_ids = tuple(comma_ints(layers, "--layers", "layer numbers", "4,5"))
     # Hidden inputs by default: the frozen layers below the adapters run once per sentence, not
     # once per member and step, in every later stage (generator training, evaluation).
     options = {"inputs": "hidden", "hidden_layer": min(layer_ids, default=0), **_json_option(family_json, "--family")}

@@ -8,16 +8,13 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from weightspace.cli.app import app, console
+from weightspace.cli.app import app, comma_ints, console, key_values
 from weightspace.cli.generate_cmd import CONDITION_HELP
 from weightspace.errors import WeightspaceError
 
 
 def parse_sizes(text: str) -> list[int]:
-    try:
-        sizes = [int(s) for s in text.split(",") if s.strip()]
-    except ValueError:
-        raise WeightspaceError(f"--sizes {text!r} is not a comma-separated list of zoo task counts, e.g. 16,32,64,256.") from None
+    sizes = comma_ints(text, "--sizes", "zoo task counts", "16,32,64,256")
     if not sizes:
         raise WeightspaceError("--sizes needs at least one zoo size, e.g. 16,32,64,256.")
     return sizes
@@ -46,23 +43,14 @@ def sweep(
     seed: int = typer.Option(0, "--seed", help="Seed of generator fitting and evaluation."),
 ) -> None:
     """Fit and evaluate a generator on growing subsets of a zoo; write OUT/sweep.json and OUT/report.html."""
-    import yaml
-
     from weightspace.evaluate.sweep import run_sweep
     from weightspace.report.html import write_report
     from weightspace.generate.zoo_data import resolve_condition
     from weightspace.io import check_output_dir
 
     check_output_dir(out, "--out directory")
-
-    gen_options = {}
-    for item in options or []:
-        if "=" not in item:
-            raise WeightspaceError(f"argument {item!r} is not a generator option of the form key=value.")
-        key, value = item.split("=", 1)
-        gen_options[key] = yaml.safe_load(value)
     result = run_sweep(zoo, parse_sizes(sizes), out, generator=generator, condition=resolve_condition(condition),
-                       generator_options=gen_options, eval_tasks=eval_tasks, seed=seed, progress=True, console=console,
+                       generator_options=key_values(options or [], "generator option"), eval_tasks=eval_tasks, seed=seed, progress=True, console=console,
                        write_report=write_report)
     console.print(sweep_table(result))
     typer.echo(f"sweep: {out / 'sweep.json'}")

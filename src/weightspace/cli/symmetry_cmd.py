@@ -14,11 +14,11 @@ from typing import Optional
 
 import torch
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from weightspace.card import make_card
-from weightspace.cli.app import app, console
+from weightspace.cli.app import app, comma_ints, console, key_values
 from weightspace.errors import WeightspaceError
+from weightspace.progress_lines import progress_bar
 from weightspace.symmetry.align_zoo import METHODS, REFERENCE_HELP, align_stored_zoo
 
 _PAIR_ONLY = ("--arch", "--hidden", "--arch-option", "--family", "--family-option", "--task", "--data")
@@ -80,28 +80,10 @@ def align(
     config = {"zoo": str(zoo), "out": str(out), "reference": reference, "method": method,
               "iters": iters, "seed": seed, "probe": probe}
     card = make_card("aligned-zoo", config, seed=seed)
-    with Progress(TextColumn("aligning"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=True, disable=quiet) as bar:
-        bar_task = bar.add_task("align", total=None)
+    with progress_bar("aligning", quiet, console=console) as bar:
         summary = align_stored_zoo(zoo, out, reference=reference, method=method, iters=iters, seed=seed,
-                                   probe=probe, card=card,
-                                   progress=lambda done, total: bar.update(bar_task, completed=done, total=total))
+                                   probe=probe, card=card, progress=bar)
     typer.echo(f"aligned {summary['members']} members to the {summary['reference']} ({method} matching) -> {out}")
-
-
-def _key_values(items: list[str], flag: str) -> dict:
-    import yaml
-
-    out = {}
-    for item in items:
-        key, eq, value = item.partition("=")
-        if not eq or not key.strip():
-            raise WeightspaceError(f"{flag} {item!r} is not of the form key=value.")
-        try:
-            out[key.strip()] = yaml.safe_load(value)
-        except yaml.YAMLError:
-            raise WeightspaceError(f"{flag} {item!r}: the value is not valid YAML.") from None
-    return out
 
 
 def _align_pair_cmd(path_a: Path, path_b: Path, out: Path, *, method: str, seed: int, probe: int, arch: Optional[str],
@@ -120,12 +102,9 @@ def _align_pair_cmd(path_a: Path, path_b: Path, out: Path, *, method: str, seed:
     if family_options and family is None:
         raise WeightspaceError("--family-option needs --family.")
     check_output_file(out, "--out file")
-    options = _key_values(arch_options, "--arch-option")
+    options = key_values(arch_options, "--arch-option")
     if hidden is not None:
-        try:
-            options["hidden"] = [int(w) for w in hidden.split(",") if w.strip()]
-        except ValueError:
-            raise WeightspaceError(f"--hidden {hidden!r} must be comma-separated widths such as 32,32.") from None
+        options["hidden"] = comma_ints(hidden, "--hidden", "widths", "32,32")
     if options and arch is None:
         raise WeightspaceError("--hidden and --arch-option describe the architecture given with --arch.")
     loaded = []
@@ -145,7 +124,7 @@ def _align_pair_cmd(path_a: Path, path_b: Path, out: Path, *, method: str, seed:
     if family is not None:
         from weightspace.tasks import make_family
 
-        fam = make_family(family, **_key_values(family_options, "--family-option"))
+        fam = make_family(family, **key_values(family_options, "--family-option"))
     shape = tuple(fam.input_shape) if fam is not None else None
     classes = fam.n_classes if fam is not None else None
     net, arch_source = pair_arch(loaded, arch, shape, classes, options)

@@ -16,7 +16,7 @@ from typing import Any, Optional
 
 import typer
 
-from weightspace.cli.app import app
+from weightspace.cli.app import app, comma_ints
 from weightspace.config import from_mapping, load_yaml, option, to_dict
 from weightspace.errors import WeightspaceError
 from weightspace.io import check_output_dir
@@ -158,10 +158,7 @@ def recipe_with(config: Optional[Path], hidden: Optional[str], **given: Any) -> 
         if value is not None:
             setattr(recipe, key, value)
     if hidden is not None:
-        try:
-            recipe.hidden = [int(w) for w in hidden.split(",") if w.strip()]
-        except ValueError:
-            raise WeightspaceError(f"--hidden {hidden!r} must be comma-separated widths such as 32,32.") from None
+        recipe.hidden = comma_ints(hidden, "--hidden", "widths", "32,32")
     return recipe
 
 

@@ -26,7 +26,7 @@ from typing import Optional
 import typer
 
 from weightspace.progress_lines import progress_bar as _bar
-from weightspace.errors import WeightspaceError, is_click_error
+from weightspace.errors import WeightspaceError
 
 app = typer.Typer(add_completion=False, help=__doc__.split("\n\n")[0])
 
@@ -86,23 +86,15 @@ def _save(spec, gen, zoo, zoo_path, out, data, facts, world) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run with ``argv``; a WeightspaceError prints one sentence and returns 2 (as `weightspace` does)."""
     from weightspace.card import set_command
+    from weightspace.cli.app import run_app
     from weightspace.generate.data_parallel import launched_by_torchrun
 
     argv = list(sys.argv[1:] if argv is None else argv)
     launcher = ["torchrun", f"--nproc_per_node={os.environ.get('LOCAL_WORLD_SIZE', '?')}"] if launched_by_torchrun() else ["python"]
     set_command([*launcher, "-m", "weightspace.distributed.train_generator", *argv])
-    try:
-        app(args=argv, prog_name="weightspace.distributed.train_generator", standalone_mode=False)
-    except WeightspaceError as e:
-        if os.environ.get("RANK", "0") == "0":  # every rank meets the same bad input: say it once
-            typer.echo(f"error: {e}", err=True)
-        return 2
-    except Exception as e:  # usage errors carry their own message
-        if not is_click_error(e):
-            raise
-        e.show()
-        return e.exit_code
-    return 0
+    main_rank = os.environ.get("RANK", "0") == "0"  # every rank meets the same bad input: say it once
+    return run_app(app, argv, "weightspace.distributed.train_generator",
+                   say=lambda message: typer.echo(message, err=True) if main_rank else None)
 
 
 if __name__ == "__main__":

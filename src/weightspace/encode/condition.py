@@ -55,7 +55,9 @@ class ConditionEncoder:
         raise NotImplementedError
 
     def encode_tasks(self, tasks: Sequence[Task]) -> torch.Tensor:
-        return torch.stack([self.encode(t) for t in tasks])
+        """(len(tasks), dim) codes; members of one task share their task's code, encoded once."""
+        codes = {t.task_id: self.encode(t) for t in unique_tasks(tasks)}
+        return torch.stack([codes[t.task_id] for t in tasks])
 
     # ----- persistence -----------------------------------------------------------------------
     def config(self) -> dict:
@@ -83,13 +85,22 @@ class SupportSetEncoder(ConditionEncoder):
         raise NotImplementedError
 
     def encode(self, task_or_support) -> torch.Tensor:
-        if isinstance(task_or_support, Task):
-            x, y = task_or_support.support_x, task_or_support.support_y
-        else:
-            x, y = task_or_support
-        x, y = check_support(x, y, self.input_shape, self.n_classes)
+        x, y = check_support(*support_of(task_or_support), self.input_shape, self.n_classes)
         with torch.no_grad():
             return self.encode_support(x[None], y[None])[0]
+
+
+def unique_tasks(tasks: Sequence[Task]) -> list[Task]:
+    """One task per task id, in first-seen order (a zoo lists a task once per member)."""
+    return list({t.task_id: t for t in tasks}.values())
+
+
+def support_of(task_or_support: Task | tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The (x, y) support set of a task, or the pair itself."""
+    if isinstance(task_or_support, Task):
+        return task_or_support.support_x, task_or_support.support_y
+    x, y = task_or_support
+    return x, y
 
 
 def check_support(x, y, input_shape: Sequence[int], n_classes: int, where: str = "support set") -> tuple[torch.Tensor, torch.Tensor]:

@@ -14,7 +14,7 @@ from typing import Any, Mapping, Sequence
 import torch
 from torch import nn
 
-from weightspace.encode.condition import SupportSetEncoder, register_condition
+from weightspace.encode.condition import SupportSetEncoder, register_condition, unique_tasks
 from weightspace.encode.modules import mlp, seeded
 from weightspace.nets.base import Architecture
 from weightspace.tasks.base import Task
@@ -52,7 +52,7 @@ class DeepSetsSupportEncoder(SupportSetEncoder):
         return cls(arch.input_shape, arch.n_classes, dim, hidden, seed)
 
     def fit(self, arch, params, tasks: Sequence[Task], family: Any = None) -> "DeepSetsSupportEncoder":
-        x = torch.cat([t.support_x.flatten(1) for t in {t.task_id: t for t in tasks}.values()])
+        x = torch.cat([t.support_x.flatten(1) for t in unique_tasks(tasks)])
         self.net.x_mean.copy_(x.mean(0))
         self.net.x_std.copy_(x.std(0, unbiased=False).clamp_min(1e-3))
         return self

@@ -13,7 +13,7 @@ from typing import Any, Mapping, Sequence
 
 import torch
 
-from weightspace.encode.condition import SupportSetEncoder, register_condition
+from weightspace.encode.condition import SupportSetEncoder, register_condition, unique_tasks
 from weightspace.encode.functional import members_loss
 from weightspace.encode.normalize import TensorNormalizer
 from weightspace.errors import WeightspaceError
@@ -63,8 +63,7 @@ class ProbeSupportEncoder(SupportSetEncoder):
         self.mean, self.std = torch.zeros(len(idx)), torch.ones(len(idx))
         self.dim = len(idx)
         # Standardise with the profiles of the zoo's own support sets (one per distinct task).
-        unique = list({t.task_id: t for t in tasks}.values())
-        raw = torch.cat([self.profile(t.support_x[None], t.support_y[None]) for t in unique])
+        raw = torch.cat([self.profile(t.support_x[None], t.support_y[None]) for t in unique_tasks(tasks)])
         self.mean, self.std = raw.mean(0), raw.std(0, unbiased=False).clamp_min(1e-6)
         return self
 

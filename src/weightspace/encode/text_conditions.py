@@ -35,6 +35,8 @@ from weightspace.encode.condition import (
     SupportSetEncoder,
     check_support,
     register_condition,
+    support_of,
+    unique_tasks,
 )
 from weightspace.errors import WeightspaceError
 from weightspace.nets import arch_from_dict
@@ -143,30 +145,45 @@ class ZooScale:
         return cls(state[f"{prefix}mean"], state[f"{prefix}std"], state.get(f"{prefix}projection"))
 
 
-def _whiten_option(whiten: Any, name: str) -> int:
+def _whiten_option(name: str, whiten: Any, cfg: Mapping[str, Any]) -> int:
+    """The one option a text condition takes: ``whiten``, a whole number >= 0 (0 = off)."""
+    if cfg:
+        raise WeightspaceError(f"the {name} condition has no option {', '.join(sorted(cfg))}; it takes whiten.")
     if isinstance(whiten, bool) or not isinstance(whiten, int) or whiten < 0:
         raise WeightspaceError(f"the {name} condition's whiten option must be a whole number >= 0 (0 = off), got {whiten!r}.")
     return whiten
 
 
-def _no_other_options(cfg: Mapping[str, Any], name: str) -> None:
-    if cfg:
-        raise WeightspaceError(f"the {name} condition has no option {', '.join(sorted(cfg))}; it takes whiten.")
+class ZooScaled:
+    """What the text-support and text-description encoders share: raw codes scaled by a ZooScale
+    fitted on the zoo's tasks (``whiten`` leading directions), which is all their state."""
 
+    name: str
+    whiten: int
+    scale: ZooScale | None
 
-def _unique(tasks: Sequence[Task]) -> list[Task]:
-    return list({t.task_id: t for t in tasks}.values())
+    @property
+    def dim(self) -> int:
+        return 0 if self.scale is None else self.scale.dim
 
+    def fit_scale(self, raw: torch.Tensor):
+        self.scale = ZooScale.fit(raw, self.whiten)
+        return self
 
-def _not_fitted(name: str) -> WeightspaceError:
-    return WeightspaceError(f"the {name} condition is not fitted; fit the generator on a zoo first.")
+    def fitted_scale(self) -> ZooScale:
+        if self.scale is None:
+            raise WeightspaceError(f"the {self.name} condition is not fitted; fit the generator on a zoo first.")
+        return self.scale
+
+    def state(self) -> dict[str, torch.Tensor]:
+        return self.fitted_scale().state()
 
 
 # ----- support sets ----------------------------------------------------------------------------
 @register_condition("text-support", pretty="MiniLM class prototypes of the support set",
                     paper="Sentence-BERT embeddings (Reimers & Gurevych 2019) of all-MiniLM-L6-v2, averaged per "
                           "class as in prototypical networks (Snell et al. 2017)")
-class TextSupportEncoder(SupportSetEncoder):
+class TextSupportEncoder(ZooScaled, SupportSetEncoder):
     """Class prototypes of a support set's frozen MiniLM sentence embeddings, standardised over the zoo."""
 
     def __init__(self, arch: Architecture, whiten: int = 0, scale: ZooScale | None = None):
@@ -178,12 +195,10 @@ class TextSupportEncoder(SupportSetEncoder):
         self.input_shape = tuple(arch.input_shape) if arch.inputs == "hidden" else None
         self.n_classes = arch.n_classes
         self.arch, self.whiten, self.scale = arch, int(whiten), scale
-        self.dim = 0 if scale is None else scale.dim
 
     @classmethod
     def create(cls, arch: Architecture, whiten: int = 0, **cfg: Any) -> "TextSupportEncoder":
-        _no_other_options(cfg, cls.name)
-        return cls(arch, _whiten_option(whiten, cls.name))
+        return cls(arch, _whiten_option(cls.name, whiten, cfg))
 
     def check(self, x, y, where: str = "support set") -> tuple[torch.Tensor, torch.Tensor]:
         """A validated (float x, int64 y) support set of hidden inputs or token ids."""
@@ -199,11 +214,7 @@ class TextSupportEncoder(SupportSetEncoder):
         return x, y
 
     def encode(self, task_or_support) -> torch.Tensor:
-        if isinstance(task_or_support, Task):
-            x, y = task_or_support.support_x, task_or_support.support_y
-        else:
-            x, y = task_or_support
-        x, y = self.check(x, y)
+        x, y = self.check(*support_of(task_or_support))
         return self.encode_support(x[None], y[None])[0]
 
     def raw(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -219,29 +230,16 @@ class TextSupportEncoder(SupportSetEncoder):
                                    f"architecture starts at layer {self.arch.first_layer}; build both with one layer.")
         # Statistics of the zoo's own support sets, one per distinct task (they may differ in size)
         raw = []
-        for t in _unique(tasks):
+        for t in unique_tasks(tasks):
             x, y = self.check(t.support_x, t.support_y, f"support set of zoo task {t.task_id}")
             raw.append(self.raw(x[None], y[None]))
-        self.scale = ZooScale.fit(torch.cat(raw), self.whiten)
-        self.dim = self.scale.dim
-        return self
+        return self.fit_scale(torch.cat(raw))
 
     def encode_support(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        if self.scale is None:
-            raise _not_fitted(self.name)
-        return self.scale(self.raw(x, y))
-
-    def encode_tasks(self, tasks: Sequence[Task]) -> torch.Tensor:
-        codes = {t.task_id: self.encode(t) for t in _unique(tasks)}  # members of one task share a code
-        return torch.stack([codes[t.task_id] for t in tasks])
+        return self.fitted_scale()(self.raw(x, y))
 
     def config(self) -> dict:
         return {"name": self.name, "arch": self.arch.to_dict(), "whiten": self.whiten, "dim": self.dim}
-
-    def state(self) -> dict[str, torch.Tensor]:
-        if self.scale is None:
-            raise _not_fitted(self.name)
-        return self.scale.state()
 
     @classmethod
     def from_state(cls, config: Mapping, state: Mapping[str, torch.Tensor]) -> "TextSupportEncoder":
@@ -264,7 +262,7 @@ def description_of(item: Any, name: str) -> str:
 
 @register_condition("text-description", pretty="MiniLM embedding of the task description",
                     paper="Text-to-LoRA (Charakorn et al. 2025): weights from the embedding of a task's description")
-class TextDescriptionEncoder(ConditionEncoder):
+class TextDescriptionEncoder(ZooScaled, ConditionEncoder):
     """The frozen MiniLM embedding of the task's description, standardised over the zoo.
 
     Works for any architecture whose tasks carry descriptions (the text is embedded on its own);
@@ -275,43 +273,33 @@ class TextDescriptionEncoder(ConditionEncoder):
 
     def __init__(self, max_length: int = 32, whiten: int = 0, scale: ZooScale | None = None):
         self.max_length, self.whiten, self.scale = int(max_length), int(whiten), scale
-        self.dim = 0 if scale is None else scale.dim
 
     @classmethod
     def create(cls, arch: Architecture, whiten: int = 0, **cfg: Any) -> "TextDescriptionEncoder":
-        _no_other_options(cfg, cls.name)
+        whiten = _whiten_option(cls.name, whiten, cfg)
         max_length = arch.max_length if isinstance(arch, LoRAMiniLM) else 32  # MiniLM's own length when it is the backbone
-        return cls(max_length, _whiten_option(whiten, cls.name))
+        return cls(max_length, whiten)
 
     def raw(self, items: Sequence[Any]) -> torch.Tensor:
         return embed_texts([description_of(i, self.name) for i in items], self.max_length)
 
     def fit(self, arch, params, tasks: Sequence[Task], family: Any = None) -> "TextDescriptionEncoder":
-        self.scale = ZooScale.fit(self.raw(_unique(tasks)), self.whiten)
-        self.dim = self.scale.dim
-        return self
+        return self.fit_scale(self.raw(unique_tasks(tasks)))
 
     def encode(self, task_or_text) -> torch.Tensor:
         """(dim,) code of a task (its ``description``) or of a description string."""
         return self.encode_many([task_or_text])[0]
 
     def encode_many(self, items: Sequence[Any]) -> torch.Tensor:
-        if self.scale is None:
-            raise _not_fitted(self.name)
-        return self.scale(self.raw(items))
+        return self.fitted_scale()(self.raw(items))
 
     def encode_tasks(self, tasks: Sequence[Task]) -> torch.Tensor:
-        unique = _unique(tasks)
+        unique = unique_tasks(tasks)
         codes = dict(zip((t.task_id for t in unique), self.encode_many(unique), strict=True))
         return torch.stack([codes[t.task_id] for t in tasks])
 
     def config(self) -> dict:
         return {"name": self.name, "max_length": self.max_length, "whiten": self.whiten, "dim": self.dim}
-
-    def state(self) -> dict[str, torch.Tensor]:
-        if self.scale is None:
-            raise _not_fitted(self.name)
-        return self.scale.state()
 
     @classmethod
     def from_state(cls, config: Mapping, state: Mapping[str, torch.Tensor]) -> "TextDescriptionEncoder":
@@ -335,18 +323,19 @@ class TextBothEncoder(ConditionEncoder):
 
     def __init__(self, support: TextSupportEncoder, description: TextDescriptionEncoder):
         self.support, self.description = support, description
-        self.dim = support.dim + description.dim
+
+    @property
+    def dim(self) -> int:
+        return self.support.dim + self.description.dim
 
     @classmethod
     def create(cls, arch: Architecture, whiten: int = 0, **cfg: Any) -> "TextBothEncoder":
-        _no_other_options(cfg, cls.name)
-        whiten = _whiten_option(whiten, cls.name)  # each half keeps its own k leading directions
+        whiten = _whiten_option(cls.name, whiten, cfg)  # each half keeps its own k leading directions
         return cls(TextSupportEncoder.create(arch, whiten), TextDescriptionEncoder.create(arch, whiten))
 
     def fit(self, arch, params, tasks: Sequence[Task], family: Any = None) -> "TextBothEncoder":
         self.support.fit(arch, params, tasks, family)
         self.description.fit(arch, params, tasks, family)
-        self.dim = self.support.dim + self.description.dim
         return self
 
     def encode(self, task_or_triple) -> torch.Tensor:

@@ -75,9 +75,11 @@ def heldout_tasks(family, n: int) -> list[Task]:
     return [family.task(t) for t in (ids[:n] if n > 0 else ids)]
 
 
-def recorded_train_config(records: list[MemberRecord]) -> TrainConfig:
-    known = set(TrainConfig.__dataclass_fields__)
-    return from_mapping(TrainConfig, {k: v for k, v in (records[0].optimizer or {}).items() if k in known},
+def recorded_train_config(records: list[MemberRecord], config_class: type = TrainConfig):
+    """The ``config_class`` (TrainConfig, or a member trainer's) the members were trained with, as
+    the first one's manifest row records it."""
+    known = set(config_class.__dataclass_fields__)
+    return from_mapping(config_class, {k: v for k, v in (records[0].optimizer or {}).items() if k in known},
                         where="the zoo's recorded training config")
 
 

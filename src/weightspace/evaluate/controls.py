@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import time
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -48,7 +47,7 @@ import torch
 from weightspace.config import to_dict
 from weightspace.evaluate.context import ZooContext
 from weightspace.evaluate.generated import HEAD_SUFFIX, draw, mode_key, parse_mode
-from weightspace.evaluate.intervals import difference
+from weightspace.evaluate.intervals import entry_difference
 from weightspace.evaluate.methods import Method
 
 CONTROLS = ("shuffled", "random-string", "none")
@@ -158,8 +157,7 @@ def control_methods(ctx: ZooContext, gen, name: str, modes: Sequence[str] = ("ce
                             info={"generator": name, "control": control, "condition": kind, "mode": mode,
                                   "generator_key": mode_key(name, mode), **facts})
             for t, task in enumerate(ctx.tasks):
-                began = time.perf_counter()
-                method.add(draw(ctx, gen, conditions[t], task, 0, seed + t, head), time.perf_counter() - began)
+                method.add_timed(lambda: draw(ctx, gen, conditions[t], task, 0, seed + t, head))
             methods.append(method)
     return methods
 
@@ -198,16 +196,10 @@ def none_partners(gens: Sequence, names: Sequence[str]) -> dict[str, str]:
 
 
 # ----- margins -------------------------------------------------------------------------------------
-def _per_task_acc(e: Mapping[str, Any]) -> list[float] | None:
-    accs = [t.get("acc") for t in e.get("per_task") or []]
-    return accs if accs and all(a is not None for a in accs) else None
-
-
 def _margin(gen: Mapping[str, Any], control_key_: str, control: Mapping[str, Any]) -> dict[str, Any] | None:
-    a, b = _per_task_acc(gen), _per_task_acc(control)
-    if a is None or b is None or len(a) != len(b):
+    d = entry_difference(gen, control)
+    if d is None:
         return None
-    d = difference(a, b)
     return {"control_key": control_key_, "margin_points": 100 * d["mean_diff"], "ci_points": [100 * d["lo"], 100 * d["hi"]],
             "n_tasks": d["n_tasks"], "excludes_zero": d["excludes_zero"],
             "acc_mean": gen["acc_mean"], "control_acc_mean": control["acc_mean"]}

@@ -18,16 +18,15 @@ Keys and wording are those of the first such architecture (LoRA), so results sta
 
 from __future__ import annotations
 
-import time
 
 import torch
 
 from weightspace.adapt.head_refit import refit_head
 from weightspace.adapt.multitask import head_names
 from weightspace.adapt.task_vectors import plain_tensors
-from weightspace.config import from_mapping
 from weightspace.errors import WeightspaceError
 from weightspace.evaluate.baseline_registry import register_baseline
+from weightspace.evaluate.context import recorded_train_config
 from weightspace.evaluate.merged import merge_methods
 from weightspace.evaluate.methods import Method, Retrieved, Weights
 
@@ -72,19 +71,8 @@ def probe_method(ctx, frozen: Weights | None) -> list[Method]:
                     "MTEB-style: logistic regression (C=1) on the frozen model's normalised mean-pooled embeddings "
                     "of the support set, as a LoRA set with ΔW = 0 and the regression as its head")
     for task in ctx.tasks:
-        began = time.perf_counter()
-        weights, _ = refit_head(ctx.arch, frozen, task.support_x, task.support_y)
-        method.add(weights, time.perf_counter() - began, None)
+        method.add_timed(lambda: refit_head(ctx.arch, frozen, task.support_x, task.support_y)[0])
     return [method]
-
-
-def zoo_recipe(ctx):
-    """The member trainer's config the zoo members were trained with (as recorded in the manifest)."""
-    config_class = ctx.arch.member_trainer.config_class
-    recorded = dict(ctx.records[0].optimizer or {})
-    known = set(config_class.__dataclass_fields__)
-    return from_mapping(config_class, {k: v for k, v in recorded.items() if k in known},
-                        where="the zoo's recorded training config")
 
 
 def support_seed(seed: int, task_id: str) -> int:
@@ -97,15 +85,13 @@ def support_fit_method(ctx, seed: int) -> list[Method]:
     trainer = ctx.arch.member_trainer
     if trainer is None:
         return []
-    cfg = zoo_recipe(ctx)
+    cfg = recorded_train_config(ctx.records, trainer.config_class)
     method = Method("support-lora", "fewshot", "LoRA trained on the support set",
                     f"a LoRA trained from PEFT's init on the support set only, with the zoo's recipe "
                     f"({cfg.steps} steps, batch {cfg.batch_size}, lr {cfg.lr:g}, head lr {cfg.head_lr:g}), seeded per task",
                     info={"steps": cfg.steps, "seeds": []})
     for task in ctx.tasks:
         task_seed = support_seed(seed, task.task_id)
-        began = time.perf_counter()
-        weights = trainer.fit(ctx.arch, task.support_x, task.support_y, task_seed, cfg)
-        method.add(weights, time.perf_counter() - began, None)
+        method.add_timed(lambda: trainer.fit(ctx.arch, task.support_x, task.support_y, task_seed, cfg))
         method.info["seeds"].append(task_seed)
     return [method]

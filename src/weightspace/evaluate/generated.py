@@ -26,7 +26,6 @@ support set (logistic regression, milliseconds), inside the timed span.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import torch
@@ -95,17 +94,12 @@ def generator_methods(ctx: ZooContext, gen, path: str | Path, name: str, modes, 
         method = Method(mode_key(name, mode), "generator", f"{name} ({mode}, {condition} condition)",
                         f"the {gen.name} generator ({info['paper']}): {what} per task, conditioned on the task's {condition}",
                         info={**info, "mode": mode})
-        _draw(ctx, gen, ctx.tasks[0], draws, seed, head)  # warm-up: one-off setup a serving process would not repeat
+        first = ctx.tasks[0]  # warm-up: one-off setup a serving process would not repeat
+        draw(ctx, gen, gen.encode_condition(first), first, draws, seed, head)
         for t, task in enumerate(ctx.tasks):
-            began = time.perf_counter()
-            weights = _draw(ctx, gen, task, draws, seed + t, head)
-            method.add(weights, time.perf_counter() - began)
+            method.add_timed(lambda: draw(ctx, gen, gen.encode_condition(task), task, draws, seed + t, head))
         methods.append(method)
     return methods
-
-
-def _draw(ctx: ZooContext, gen, task, draws: int, seed: int, head: bool = False) -> dict[str, torch.Tensor]:
-    return draw(ctx, gen, gen.encode_condition(task), task, draws, seed, head)
 
 
 def draw(ctx: ZooContext, gen, condition: torch.Tensor, task, draws: int, seed: int,

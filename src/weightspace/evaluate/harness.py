@@ -30,7 +30,7 @@ from typing import Any, Sequence
 
 from weightspace.adapt.finetune import FinetuneConfig
 from weightspace.card import make_card
-from weightspace.config import option, to_dict
+from weightspace.config import option, to_dict, validate
 from weightspace.errors import WeightspaceError
 from weightspace.evaluate.baseline_registry import applicable_baselines
 from weightspace.evaluate import embedding_classification as mteb_scores
@@ -60,11 +60,11 @@ from weightspace.io import atomic_write_json
 class EvalConfig:
     tasks: int = option(0, "Evaluate the first N held-out tasks of the zoo's family; 0 evaluates all.", min=0)
     finetune_steps: tuple[int, ...] = option((0, 10, 50, 200), "Fine-tuning steps reported as methods (besides 'converged').")
-    budget: int = option(0, "Steps of 'until converged' fine-tuning and of the steps-to-match search; 0 = the zoo's training steps.")
+    budget: int = option(0, "Steps of 'until converged' fine-tuning and of the steps-to-match search; 0 = the zoo's training steps.", min=0)
     eval_every: int = option(10, "Test accuracy is recorded every this many fine-tuning steps (resolution of steps-to-match).", min=1)
     finetune_lr: float = option(0.0, "Fine-tuning learning rate; 0 uses the zoo's own training learning rate.")
     noise_sigmas: tuple[float, ...] = option((0.01, 0.05, 0.1, 0.2), "Noise levels of the noisy-copy baseline, x each tensor's zoo std.")
-    average_k: int = option(16, "Members averaged by the random-average baseline.")
+    average_k: int = option(16, "Members averaged by the random-average baseline.", min=1)
     refine: int = option(3, "Nearest candidates re-matched pairwise when measuring aligned distances.")
     align_iters: int = option(3, "Barycentre re-alignment passes for independent-init zoos.")
     generator_modes: tuple[str, ...] = option(("sample", "central", "best-of-8"), "How each generator is asked: sample, central, best-of-K.")
@@ -84,7 +84,7 @@ class EvalConfig:
     address: str | None = option(None, "Ray cluster (host:6379, ray://host:10001, auto); None starts a local Ray instance.")
     mteb: str = option("auto", "MTEB-style classification score of every method's embeddings (logistic regression, "
                                "k-fold over each task's data): auto = for architectures that expose features (LoRA "
-                               "sets), on, off.")
+                               "sets), on, off.", choices=mteb_scores.MODES)
     mteb_folds: int = option(5, "Folds of the MTEB-style score (stratified, seeded).", min=2)
 
 
@@ -97,12 +97,11 @@ def finetune_config(ctx, cfg: EvalConfig) -> FinetuneConfig:
 
 
 def check_config(cfg: EvalConfig) -> None:
-    if any(k < 0 for k in cfg.finetune_steps):
-        raise WeightspaceError(f"--finetune-steps must be non-negative step counts, got {list(cfg.finetune_steps)}.")
-    if cfg.tasks < 0:
-        raise WeightspaceError(f"eval tasks must be >= 0 (0 evaluates every held-out task), got {cfg.tasks}.")
-    if cfg.budget < 0 or cfg.eval_every < 1 or cfg.average_k < 1 or any(s < 0 for s in cfg.noise_sigmas):
-        raise WeightspaceError("eval budget must be >= 0, eval_every and average_k >= 1, noise sigmas >= 0.")
+    check_backend(cfg.backend, cfg.workers, cfg.address)  # first: its sentences say where fine-tuning runs
+    validate(cfg, where="eval config")  # types, bounds and choices of the single-valued fields
+    if any(k < 0 for k in cfg.finetune_steps) or any(s < 0 for s in cfg.noise_sigmas):
+        raise WeightspaceError(f"--finetune-steps must be non-negative step counts and noise sigmas >= 0, got "
+                               f"{list(cfg.finetune_steps)} and {list(cfg.noise_sigmas)}.")
     for mode in cfg.generator_modes:
         parse_mode(mode)
     if cfg.cv_folds == 1 or any(s <= 0 for s in cfg.cv_lr_scales) or any(k < 0 for k in cfg.cv_steps):
@@ -112,10 +111,6 @@ def check_config(cfg: EvalConfig) -> None:
     unknown = sorted(set(cfg.starts) - {"shared", "scratch"})
     if unknown:
         raise WeightspaceError(f"unknown fine-tuning start {', '.join(unknown)}; choose from shared, scratch.")
-    if cfg.mteb not in mteb_scores.MODES or cfg.mteb_folds < 2:
-        raise WeightspaceError(f"mteb must be one of {', '.join(mteb_scores.MODES)} and mteb_folds >= 2, got "
-                               f"mteb={cfg.mteb!r}, mteb_folds={cfg.mteb_folds}.")
-    check_backend(cfg.backend, cfg.workers, cfg.address)
 
 
 def evaluate(generator_dirs: Sequence[str | Path], zoo_dir: str | Path, cfg: EvalConfig | None = None,

@@ -9,7 +9,7 @@ narrow-biased, which is why the report always states how many tasks it rests on.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -43,3 +43,17 @@ def difference(a: Sequence[float], b: Sequence[float], n: int = 2000, seed: int 
     mean, lo, hi = paired_bootstrap(a, b, n=n, seed=seed)
     return {"mean_diff": mean, "lo": lo, "hi": hi, "level": 0.95, "n_tasks": len(a),
             "excludes_zero": bool(lo > 0 or hi < 0)}
+
+
+def per_task_acc(entry: Mapping[str, Any]) -> list[float] | None:
+    """A results.json method entry's per-task accuracies, or None where any is missing."""
+    accs = [t.get("acc") for t in entry.get("per_task") or []]
+    return accs if accs and all(a is not None for a in accs) else None
+
+
+def entry_difference(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict | None:
+    """``difference`` of two method entries' per-task accuracies (None without per-task data)."""
+    pa, pb = per_task_acc(a), per_task_acc(b)
+    if pa is None or pb is None or len(pa) != len(pb):
+        return None
+    return difference(pa, pb)

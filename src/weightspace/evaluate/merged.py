@@ -65,10 +65,7 @@ def merge_methods(ctx: ZooContext, keep: float = TIES_KEEP) -> list[Method]:
         began = time.perf_counter()
         merged = MergedWeights(ctx.arch, merge(vectors), start, skip)
         method.setup_seconds = time.perf_counter() - began
-        if ctx.arch.head_refit:
-            _pick_with_refitted_head(ctx, method, merged, grid)
-        else:
-            _pick_by_support_loss(ctx, method, merged, grid)
+        _pick_by_support_loss(ctx, method, merged, grid)
     return [arithmetic, ties]
 
 
@@ -102,19 +99,16 @@ def _methods(ctx: ZooContext, m: int, keep: float) -> tuple[Method, Method]:
 
 
 def _pick_by_support_loss(ctx: ZooContext, method: Method, merged: MergedWeights, grid: Sequence[float]) -> None:
-    candidates = stack_members((merged.at(lam) for lam in grid), ctx.spec)
+    """Per task, the λ whose merge has the lowest support-set loss: of the merged weights as they
+    are, or (``head_refit``) of a head fitted on the support set under them."""
+    candidates = None if ctx.arch.head_refit else stack_members((merged.at(lam) for lam in grid), ctx.spec)
     for task in ctx.tasks:
         began = time.perf_counter()
-        _, loss = predict_members(ctx.arch, candidates, task.support_x, task.support_y)
-        best = int(loss.argmin())
-        method.add({n: candidates[n][best].clone() for n in ctx.spec.names}, time.perf_counter() - began)
-        method.info["lambda"].append(grid[best])
-
-
-def _pick_with_refitted_head(ctx: ZooContext, method: Method, merged: MergedWeights, grid: Sequence[float]) -> None:
-    for task in ctx.tasks:
-        began = time.perf_counter()
-        best = min(((*refit_head(ctx.arch, merged.at(lam), task.support_x, task.support_y), lam) for lam in grid),
-                   key=lambda found: found[1])
-        method.add(best[0], time.perf_counter() - began, None)
-        method.info["lambda"].append(best[2])
+        if candidates is None:
+            weights, _, lam = min(((*refit_head(ctx.arch, merged.at(lam), task.support_x, task.support_y), lam)
+                                   for lam in grid), key=lambda found: found[1])
+        else:
+            best = int(predict_members(ctx.arch, candidates, task.support_x, task.support_y)[1].argmin())
+            weights, lam = {n: candidates[n][best].clone() for n in ctx.spec.names}, grid[best]
+        method.add(weights, time.perf_counter() - began)
+        method.info["lambda"].append(lam)

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -62,6 +62,12 @@ class Method:
         self.weights.append(weights)
         self.seconds.append(seconds)
         self.flops.append(flops)
+
+    def add_timed(self, make: Callable[[], Weights], flops: float | None = None, before: float = 0.0) -> None:
+        """``make()``'s weights, charged its wall time plus ``before`` seconds already spent on them."""
+        began = time.perf_counter()
+        weights = make()
+        self.add(weights, before + time.perf_counter() - began, flops)
 
 
 @dataclass
@@ -98,9 +104,7 @@ def retrieval_methods(ctx: ZooContext, ret: Retrieved, cfg=None) -> list[Method]
                     "which a user may not have); shown for reference, not a baseline")
     for task, ranked, secs, fl in zip(ctx.tasks, ret.ranked, ret.seconds, ret.flops):
         retrieval.add(ctx.member(int(ranked[0])), secs, fl)
-        began = time.perf_counter()
-        best = nearest_by_descriptor(ctx.descriptors, ctx.descriptor_of(task))
-        oracle.add(ctx.member(int(best[0])), time.perf_counter() - began, 0.0)
+        oracle.add_timed(lambda: ctx.member(int(nearest_by_descriptor(ctx.descriptors, ctx.descriptor_of(task))[0])), 0.0)
     return [retrieval, oracle]
 
 
@@ -138,17 +142,14 @@ def memorization_methods(ctx: ZooContext, ret: Retrieved, cfg) -> list[Method]:
     for t, (ranked, secs, fl) in enumerate(zip(ret.ranked, ret.seconds, ret.flops)):
         g = torch.Generator().manual_seed(seed * 100_003 + t)
         best = ctx.member(int(ranked[0]))
-        began = time.perf_counter()
-        second = ctx.member(int(ranked[min(1, len(ranked) - 1)]))
-        interp.add(aligned_interpolation(ctx.spec, best, second, seed=seed), secs + time.perf_counter() - began, fl)
+        interp.add_timed(lambda: aligned_interpolation(ctx.spec, best, ctx.member(int(ranked[min(1, len(ranked) - 1)])),
+                                                       seed=seed), fl, before=secs)
         mean.add(the_mean, 0.0, 0.0)
         for meth, s in zip(noise, sigmas):
-            began = time.perf_counter()
-            meth.add(noisy_copy(best, ctx.tensor_std, s, g), secs + time.perf_counter() - began, fl)
-        for meth, model in ((avg, lambda: member_average(ctx.framed, average_k, g)),
-                            (coord_m, lambda: _first(coord.sample(1, g))), (pca_m, lambda: _first(pca.sample(1, g)))):
-            began = time.perf_counter()
-            meth.add(model(), time.perf_counter() - began)
+            meth.add_timed(lambda: noisy_copy(best, ctx.tensor_std, s, g), fl, before=secs)
+        avg.add_timed(lambda: member_average(ctx.framed, average_k, g))
+        coord_m.add_timed(lambda: _first(coord.sample(1, g)))
+        pca_m.add_timed(lambda: _first(pca.sample(1, g)))
     return [interp, mean, *noise, avg, coord_m, pca_m]
 
 
@@ -166,9 +167,8 @@ def majority_method(ctx: ZooContext, ret: Retrieved | None = None, cfg=None) -> 
     majority = Method("majority", "majority", "majority class",
                       "predicts the most frequent class of the task's training labels for every input")
     for task in ctx.tasks:
-        began = time.perf_counter()
-        label = int(torch.bincount(task.y_train, minlength=task.n_classes).argmax())
-        majority.add(ctx.arch.constant_params(label), time.perf_counter() - began, 0.0)
+        label = lambda: int(torch.bincount(task.y_train, minlength=task.n_classes).argmax())  # noqa: E731
+        majority.add_timed(lambda: ctx.arch.constant_params(label()), 0.0)
     return [majority]
 
 
@@ -216,9 +216,7 @@ def multitask_methods(ctx: ZooContext, ret: Retrieved, cfg) -> list[Method]:
                f"one network trained on {len(ids)} zoo tasks' data at once, its output layer linear in the "
                "task's descriptor", setup_seconds=net.seconds, info={"zoo_tasks": len(ids), "steps": steps})
     for task in ctx.tasks:
-        began = time.perf_counter()
-        cond = (ctx.descriptor_of(task).float() - mean) / std
-        m.add(net.weights_for(cond), time.perf_counter() - began, 0.0)
+        m.add_timed(lambda: net.weights_for((ctx.descriptor_of(task).float() - mean) / std), 0.0)
     return [m]
 
 

@@ -15,7 +15,7 @@ from weightspace.evaluate.context import ZooContext
 from weightspace.evaluate.contenders import fewshot_baselines
 from weightspace.evaluate.cost import match_cost, steps_to_match
 from weightspace.evaluate.finetuning import Curve
-from weightspace.evaluate.intervals import difference
+from weightspace.evaluate.intervals import entry_difference, per_task_acc
 from weightspace.evaluate.methods import Method
 from weightspace.evaluate.scoring import Scores
 
@@ -87,11 +87,6 @@ def generator_mode(key: str, e: dict) -> str:
     return parts[2] if len(parts) > 2 else "sample"
 
 
-def _per_task_acc(e: dict) -> list[float] | None:
-    accs = [t.get("acc") for t in e.get("per_task") or []]
-    return accs if accs and all(a is not None for a in accs) else None
-
-
 def _same_number(a: Any, b: Any) -> bool:
     if a is None or b is None:
         return a is None and b is None
@@ -107,10 +102,10 @@ def identical_generator_modes(entries: dict[str, dict]) -> dict[str, list[str]]:
     for key, e in entries.items():
         if e.get("kind") != "generator":
             continue
-        acc = _per_task_acc(e)
+        acc = per_task_acc(e)
         for rep, members in groups.items():
             r = entries[rep]
-            if (acc is not None and generator_name(rep, r) == generator_name(key, e) and _per_task_acc(r) == acc
+            if (acc is not None and generator_name(rep, r) == generator_name(key, e) and per_task_acc(r) == acc
                     and _same_number(r.get("nn_aligned_dist_mean"), e.get("nn_aligned_dist_mean"))):
                 members.append(key)
                 break
@@ -123,14 +118,6 @@ def identical_generator_modes(entries: dict[str, dict]) -> dict[str, list[str]]:
 
     ordered = (sorted(keys, key=order) for keys in groups.values())
     return {keys[0]: keys for keys in ordered}
-
-
-def _difference(a: dict, b: dict) -> dict | None:
-    """Paired bootstrap interval of the per-task accuracy difference a - b (None without per-task data)."""
-    pa, pb = _per_task_acc(a), _per_task_acc(b)
-    if pa is None or pb is None or len(pa) != len(pb):
-        return None
-    return difference(pa, pb)
 
 
 def _interval(d: dict, scale: float, digits: int) -> str:
@@ -176,8 +163,8 @@ def verdict(entries: dict[str, dict], gen_key: str, controls: dict[str, dict] | 
     name = gen_key.split(":", 1)[-1]  # e.g. "hypernet:central"
     if len(group) > 1:
         name = f"{generator_name(gen_key, gen)} ({' = '.join(modes)}: the same model)"
-    vs_retrieval = _difference(gen, retrieval)
-    vs_best = _difference(gen, baselines[best_key]) if best_key else None
+    vs_retrieval = entry_difference(gen, retrieval)
+    vs_best = entry_difference(gen, baselines[best_key]) if best_key else None
     acc = f"{gen['acc_mean']:.3f}"
     retrieval_text = f"retrieval ({acc} vs {retrieval['acc_mean']:.3f}{_ci(vs_retrieval)})"
     parts = [("beats " if beats_retrieval else "does NOT beat ") + retrieval_text]
@@ -225,7 +212,7 @@ def verdict(entries: dict[str, dict], gen_key: str, controls: dict[str, dict] | 
                      f"(max error IoU ≤ {gen_iou:.2f}).")
     fewshot = fewshot_baselines(entries)
     margins = {k: gen["acc_mean"] - e["acc_mean"] for k, e in fewshot.items()}
-    vs_fewshot = {k: _difference(gen, e) for k, e in fewshot.items()}
+    vs_fewshot = {k: entry_difference(gen, e) for k, e in fewshot.items()}
     best_fs = max(fewshot, key=lambda k: fewshot[k]["acc_mean"]) if fewshot else None
     if best_fs is not None:
         top = fewshot[best_fs]

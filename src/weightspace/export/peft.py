@@ -20,10 +20,6 @@ crash never leaves a half-written adapter.
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Mapping
 
@@ -31,7 +27,7 @@ import torch
 from torch import nn
 
 from weightspace.errors import WeightspaceError
-from weightspace.io import atomic_write_json, load_safetensors, save_safetensors
+from weightspace.io import atomic_dir, atomic_write_json, load_safetensors, read_json, save_safetensors
 from weightspace.nets.lora_minilm import LoRAMiniLM
 from weightspace.nets.lora_minilm.base_model import HIDDEN, MODULES, PAD_ID, load_bert, mean_pool
 
@@ -81,22 +77,10 @@ def export_peft(lora_params: Mapping[str, torch.Tensor], out_dir: str | Path, ar
     if out.exists() and not (out / CONFIG_NAME).is_file():
         raise WeightspaceError(f"{out} exists and is not a PEFT adapter folder; refusing to replace it.")
     tensors = adapter_state_dict(arch, lora_params)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
+    with atomic_dir(out) as tmp:  # the old folder keeps its name until the new one is complete
         save_safetensors(tmp / WEIGHTS_NAME, tensors, {"format": "pt"})
         atomic_write_json(tmp / CONFIG_NAME, adapter_config(arch))
         atomic_write_json(tmp / "card.json", {**(card or {}), "arch": arch.to_dict()})
-        if out.exists():  # swap: the old folder keeps its name until the new one is complete
-            old = out.parent / f".{out.name}.old"
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(out, old)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 
@@ -105,10 +89,7 @@ def read_peft(adapter_dir: str | Path, n_classes: int | None = None) -> tuple[Lo
     d = Path(adapter_dir)
     if not (d / CONFIG_NAME).is_file():
         raise WeightspaceError(f"{d} is not a PEFT adapter folder (no {CONFIG_NAME}).")
-    try:
-        cfg = json.loads((d / CONFIG_NAME).read_text())
-    except json.JSONDecodeError:
-        raise WeightspaceError(f"{d / CONFIG_NAME} is not valid JSON.") from None
+    cfg = read_json(d / CONFIG_NAME, f"{d / CONFIG_NAME} is not valid JSON.")
     tensors, _ = load_safetensors(d / WEIGHTS_NAME)
     head_w = tensors.get(f"{PREFIX}{HEAD}.weight")
     if head_w is None or cfg.get("peft_type") != "LORA":

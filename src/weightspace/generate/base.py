@@ -17,10 +17,6 @@ temporary sibling and renamed into place, so no half-written generator ever exis
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Mapping
@@ -34,7 +30,7 @@ from weightspace.encode.codec import WeightCodec, substate
 from weightspace.encode.condition import ConditionEncoder, condition_encoder_from
 from weightspace.errors import WeightspaceError
 from weightspace.training_loop import Checkpoint
-from weightspace.io import atomic_write_json, file_sha256, json_sha256, load_safetensors, save_safetensors
+from weightspace.io import atomic_dir, atomic_write_json, file_sha256, json_sha256, load_safetensors, read_json, save_safetensors
 from weightspace.nets import arch_from_dict
 from weightspace.nets.base import Architecture
 from weightspace.spec import WeightSpec
@@ -179,9 +175,7 @@ class Generator:
         if self.encoder is not None:
             tensors.update({f"encoder.{k}": v for k, v in self.encoder.state().items()})
         tensors.update({f"model.{k}": v for k, v in self._model_state().items()})
-        final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
-        try:
+        with atomic_dir(final) as tmp:
             # Each file vouches for the other: the tensors carry the config's hash, the config the
             # tensors' hash, so an edited config.json or a damaged tensor file is refused on load.
             config = self.describe()
@@ -191,10 +185,6 @@ class Generator:
             atomic_write_json(tmp / "card.json", dict(card) if card is not None else
                               make_card("generator", to_dict(self.config), getattr(self.config, "seed", None),
                                         generator=self.name, paper=self.paper, fit_info=self.fit_info))
-            _replace_dir(tmp, final)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
 
     @classmethod
     def load(cls, path: str | Path) -> "Generator":
@@ -246,10 +236,7 @@ def read_generator_config(path: str | Path) -> dict:
     cfg = p / "config.json"
     if not cfg.is_file():
         raise WeightspaceError(f"{p} has no config.json, so it is not a generator written by `weightspace train`.")
-    try:
-        meta = json.loads(cfg.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise WeightspaceError(f"{cfg} is not valid JSON (truncated or corrupt); re-run `weightspace train`.") from None
+    meta = read_json(cfg, f"{cfg} is not valid JSON (truncated or corrupt); re-run `weightspace train`.")
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise WeightspaceError(f"{cfg} does not describe a weightspace generator.")
     if meta.get("format_version", 0) > FORMAT_VERSION:
@@ -258,14 +245,3 @@ def read_generator_config(path: str | Path) -> dict:
         if key not in meta:
             raise WeightspaceError(f"{cfg} lacks the {key!r} entry (corrupt?); re-run `weightspace train`.")
     return meta
-
-
-def _replace_dir(tmp: Path, final: Path) -> None:
-    """Move a finished directory into place; an existing generator there is replaced whole."""
-    if not final.exists():
-        os.replace(tmp, final)
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".old", dir=final.parent))
-    os.replace(final, old / "prev")
-    os.replace(tmp, final)
-    shutil.rmtree(old, ignore_errors=True)

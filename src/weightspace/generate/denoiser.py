@@ -26,9 +26,11 @@ class ResidualBlock(nn.Module):
         return h + self.fc2(nn.functional.silu(self.fc1(nn.functional.silu(u))))
 
 
-class ConditionalDenoiser(nn.Module):
-    def __init__(self, dim: int, cond_dim: int, hidden: int = 256, depth: int = 3, time_freqs: int = 16):
-        super().__init__()
+class DenoiserTrunk(nn.Module):
+    """What both denoisers (this one and token-flow's) are made of: sinusoidal time features, a
+    condition embedding with its learned null, residual blocks, and a zero-initialised output."""
+
+    def _build_trunk(self, dim: int, cond_dim: int, hidden: int, depth: int, time_freqs: int) -> None:
         self.register_buffer("freqs", torch.exp(torch.linspace(0, math.log(1000.0), time_freqs)))
         self.time = nn.Sequential(nn.Linear(2 * time_freqs, hidden), nn.SiLU(), nn.Linear(hidden, hidden))
         self.cond = nn.Linear(max(cond_dim, 1), hidden)
@@ -39,17 +41,29 @@ class ConditionalDenoiser(nn.Module):
         nn.init.zeros_(self.out.weight)  # start by predicting 0: a calm, stable beginning
         nn.init.zeros_(self.out.bias)
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor, drop: torch.Tensor | None = None) -> torch.Tensor:
-        angles = t.reshape(-1, 1) * self.freqs
-        e = self.time(torch.cat([angles.sin(), angles.cos()], dim=1))
+    def _time_and_condition(self, t: torch.Tensor, cond: torch.Tensor, drop: torch.Tensor | None):
+        """Embeddings of t (..., per row of x) and of the (B, C) condition, the null one where ``drop``."""
+        angles = t[..., None] * self.freqs
         c = self.cond(cond)
         if drop is not None:
-            c = torch.where(drop.reshape(-1, 1), self.null.expand_as(c), c)
-        e = e + c
+            c = torch.where(drop[:, None], self.null.expand_as(c), c)
+        return self.time(torch.cat([angles.sin(), angles.cos()], dim=-1)), c
+
+    def _trunk(self, x: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
         h = self.inp(x) + e
         for block in self.blocks:
             h = block(h, e)
         return self.out(nn.functional.silu(h))
+
+
+class ConditionalDenoiser(DenoiserTrunk):
+    def __init__(self, dim: int, cond_dim: int, hidden: int = 256, depth: int = 3, time_freqs: int = 16):
+        super().__init__()
+        self._build_trunk(dim, cond_dim, hidden, depth, time_freqs)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor, drop: torch.Tensor | None = None) -> torch.Tensor:
+        e, c = self._time_and_condition(t, cond, drop)  # t: (B,)
+        return self._trunk(x, e + c)
 
 
 def guided(net: nn.Module, scale: float, x: torch.Tensor, t: torch.Tensor, *inputs: torch.Tensor) -> torch.Tensor:

@@ -9,11 +9,12 @@ the n with the lowest support-set loss are kept. If fewer than n pass, nothing i
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import torch
 
-from weightspace.encode.condition import check_support
+from weightspace.encode.condition import check_support, support_of
 from weightspace.encode.functional import members_loss
 from weightspace.errors import WeightspaceError
 from weightspace.generate.base import Generator
@@ -43,26 +44,39 @@ def chance_accuracy(y: torch.Tensor) -> float:
     return float(torch.bincount(y).max()) / len(y)
 
 
+def weights_metadata(generator: str, n: int, seed: int, arch: Architecture, source: str,
+                     support_accuracy: list[float] | None) -> dict[str, str]:
+    """The safetensors header metadata of generated weights (``weightspace generate``, the server)."""
+    meta = {"format": "weightspace-generated", "generator": generator, "members": str(n), "seed": str(seed),
+            "arch": json.dumps(arch.to_dict()), "source": source}
+    if support_accuracy is not None:
+        meta["support_accuracy"] = json.dumps([round(a, 4) for a in support_accuracy])
+    return meta
+
+
 def generate_weights(generator: Generator, task_or_support: Task | tuple[torch.Tensor, torch.Tensor], n: int = 1,
                      seed: int = 0, best_of: int = 1, deterministic: bool = False) -> Generated:
     if n < 1 or best_of < 1:
         raise WeightspaceError(f"-n and --best-of must be at least 1, got n={n}, best_of={best_of}.")
     arch = generator.arch
-    if isinstance(task_or_support, Task):
-        x, y = task_or_support.support_x, task_or_support.support_y
-    else:
-        x, y = task_or_support
-    x, y = check_support(x, y, arch.input_shape, arch.n_classes)
+    x, y = check_support(*support_of(task_or_support), arch.input_shape, arch.n_classes)
     cond = generator.encode_condition(task_or_support if isinstance(task_or_support, Task) else (x, y))
+    return select(generator, cond, x, y, n, seed, best_of, deterministic)
+
+
+def select(generator: Generator, cond: torch.Tensor, x: torch.Tensor, y: torch.Tensor, n: int, seed: int = 0,
+           best_of: int = 1, deterministic: bool = False, larger: str = "--best-of with a larger value") -> Generated:
+    """n models for ``cond``: every candidate scored on the support set (x, y), those beating the
+    constant guess kept, best support loss first. ``larger``: how the caller's user raises best_of."""
     draws = n if deterministic else n * best_of
     cands = generator.sample(cond, draws, seed=seed, deterministic=deterministic)
-    acc, loss = support_scores(arch, cands, x, y)
+    acc, loss = support_scores(generator.arch, cands, x, y)
     ok = (acc > chance_accuracy(y)) & torch.isfinite(loss)
     if int(ok.sum()) < n:
         raise WeightspaceError(
             f"only {int(ok.sum())} of {draws} generated models beat the constant guess on the support set "
             f"(best accuracy {float(acc.max()):.2f}); this task is likely too far from the zoo's — "
-            "try --best-of with a larger value, or build a zoo that covers such tasks."
+            f"try {larger}, or build a zoo that covers such tasks."
         )
     loss = torch.where(ok, loss, torch.full_like(loss, float("inf")))
     keep = loss.argsort()[:n]

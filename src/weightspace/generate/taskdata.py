@@ -17,6 +17,7 @@ from typing import Sequence
 
 import torch
 
+from weightspace.encode.condition import unique_tasks
 from weightspace.errors import WeightspaceError
 from weightspace.tasks.base import Task
 
@@ -25,12 +26,9 @@ class TaskBank:
     def __init__(self, tasks: Sequence[Task], support_size: int | None = None):
         if not tasks:
             raise WeightspaceError("end-to-end training needs the zoo's tasks, and none were given.")
-        unique: dict[str, int] = {}
-        for t in tasks:
-            unique.setdefault(t.task_id, len(unique))
-        self.member_task = torch.tensor([unique[t.task_id] for t in tasks])
-        by_id = {t.task_id: t for t in tasks}
-        utasks = [by_id[k] for k in unique]
+        utasks = unique_tasks(tasks)
+        index = {t.task_id: i for i, t in enumerate(utasks)}
+        self.member_task = torch.tensor([index[t.task_id] for t in tasks])
         self.n_classes = utasks[0].n_classes
         self.input_shape = tuple(utasks[0].x_train.shape[1:])
         self.n = torch.tensor([len(t.y_train) for t in utasks])

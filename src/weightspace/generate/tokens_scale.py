@@ -28,7 +28,6 @@ whole step's randomness and computes the loss on its share of the members.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -36,7 +35,7 @@ from torch import nn
 
 from weightspace.config import option
 from weightspace.generate.data_parallel import DataParallel
-from weightspace.generate.denoiser import ResidualBlock, guided
+from weightspace.generate.denoiser import DenoiserTrunk, guided
 from weightspace.generate.flow import integrate
 from weightspace.encode.codec import WeightCodec
 from weightspace.encode.modules import seeded
@@ -73,7 +72,7 @@ class TokenFlowConfig:
     seed: int = option(0, "seed of initialisation, batches, noise and support draws")
 
 
-class TokenDenoiser(nn.Module):
+class TokenDenoiser(DenoiserTrunk):
     """v(x_t, t, token, condition) for tokens (B, R, chunk) of B members, R tokens each."""
 
     def __init__(self, chunk: int, layer_ids: torch.Tensor, cond_dim: int, embed: int, hidden: int, depth: int,
@@ -81,33 +80,18 @@ class TokenDenoiser(nn.Module):
         super().__init__()
         # token index -> tensor index; rebuilt from the weight space, so not saved
         self.register_buffer("layer_ids", layer_ids.clone(), persistent=False)
-        self.register_buffer("freqs", torch.exp(torch.linspace(0, math.log(1000.0), time_freqs)))
         self.layer_emb = nn.Embedding(int(layer_ids.max()) + 1, embed)
         # Starts at zero: every token begins as its layer's shared model and specialises from there.
         self.token_emb = nn.Parameter(torch.zeros(len(layer_ids), embed))
         self.token_proj = nn.Linear(embed, hidden)
-        self.time = nn.Sequential(nn.Linear(2 * time_freqs, hidden), nn.SiLU(), nn.Linear(hidden, hidden))
-        self.cond = nn.Linear(max(cond_dim, 1), hidden)
-        self.null = nn.Parameter(torch.zeros(hidden))
-        self.inp = nn.Linear(chunk, hidden)
-        self.blocks = nn.ModuleList(ResidualBlock(hidden) for _ in range(depth))
-        self.out = nn.Linear(hidden, chunk)
-        nn.init.zeros_(self.out.weight)  # predict zero velocity at first: a calm start
-        nn.init.zeros_(self.out.bias)
+        self._build_trunk(chunk, cond_dim, hidden, depth, time_freqs)  # after the token tables: their init comes first
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, tokens: torch.Tensor, cond: torch.Tensor,
                 drop: torch.Tensor | None = None) -> torch.Tensor:
         """x (B, R, chunk), t (B, R), tokens (B, R) or (R,) indices, cond (B, C), drop (B,) bool."""
-        angles = t[..., None] * self.freqs
-        e = self.time(torch.cat([angles.sin(), angles.cos()], dim=-1))
-        c = self.cond(cond)
-        if drop is not None:
-            c = torch.where(drop[:, None], self.null.expand_as(c), c)
+        e, c = self._time_and_condition(t, cond, drop)
         e = e + c[:, None, :] + self.token_proj(self.layer_emb(self.layer_ids[tokens]) + self.token_emb[tokens])
-        h = self.inp(x) + e
-        for block in self.blocks:
-            h = block(h, e)
-        return self.out(nn.functional.silu(h))
+        return self._trunk(x, e)
 
 
 @register("token-flow", pretty="flow matching on layer tokens",

@@ -60,10 +60,7 @@ def from_zoo(zoo, condition: str = "support", align: bool = False, condition_opt
         raise WeightspaceError(f"zoo {zoo.path} has {len(records)} final members; a generator needs at least 2.")
     params = zoo.load(final_only=True, split="zoo")
     family = family_from_dict(zoo.family)
-    built: dict[str, Task] = {}
-    for r in records:
-        if r.task_id not in built:
-            built[r.task_id] = family.task(r.task_id)
+    built = {t: family.task(t) for t in dict.fromkeys(r.task_id for r in records)}  # each task once, in order
     tasks = [built[r.task_id] for r in records]
     if align:
         from weightspace.adapt.merging import common_frame

@@ -24,11 +24,11 @@ from weightspace.errors import WeightspaceError
 from weightspace.geometry.connectivity import interpolation_curve
 from weightspace.nets.base import Architecture
 from weightspace.symmetry.activation_matching import activation_correlations, activation_matching
+from weightspace.symmetry.align_zoo import METHODS
 from weightspace.symmetry.permute import apply_permutation
 from weightspace.symmetry.weight_matching import weight_matching
 
 Params = Mapping[str, torch.Tensor]
-METHODS = ("weight", "activation")
 
 
 @dataclass

@@ -55,10 +55,6 @@ def accuracy_limits(values, window: float = ACCURACY_WINDOW) -> tuple[float, flo
     return lo - pad, hi + pad
 
 
-def _generator_groups(methods: Mapping[str, Any]) -> dict[str, list[str]]:
-    return identical_generator_modes(dict(methods))
-
-
 def group_label(methods: Mapping[str, Any], keys: list[str]) -> str:
     """A generator's label; modes that gave the same model are named together."""
     first = methods[keys[0]]
@@ -73,7 +69,7 @@ def _scatter_methods(ax, results: Mapping[str, Any], x_of, notes: list | None, e
     """Scatter every method at (x_of(key, m), accuracy); return the y-limits used. Named methods
     get their own legend entry; a method below the limits is an arrow at the bottom edge."""
     methods = results["methods"]
-    groups = _generator_groups(methods)
+    groups = identical_generator_modes(dict(methods))
     in_group = {k: rep for rep, keys in groups.items() for k in keys}
     points = []  # (keys, label, kind, colour, marker, size); label None: one entry per kind, given below
     g_index = 0

@@ -38,6 +38,10 @@ def _png(fig: Figure) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
+def _file_img(path: Path, caption: str) -> str:
+    return _img(base64.b64encode(path.read_bytes()).decode(), caption, path.stem, source=path.name)
+
+
 def _img(data_b64: str, caption: str, alt: str, source: str | None = None) -> str:
     src = f' data-source="{html.escape(source)}"' if source else ""
     return (f'<figure><img class="plot" alt="{html.escape(alt)}"{src} src="data:image/png;base64,{data_b64}">'
@@ -240,8 +244,7 @@ def _analysis_figures(analysis: Mapping[str, Any] | None, analysis_dir: Path,
                          f"<span class=\"muted\">({html.escape(str(z.get('init_kind', '')))} init, "
                          f"{_fmt(z.get('n_members'))} members{html.escape(note)})</span></h3>")
         parts.append('<div class="figs analysis">' + "".join(
-            _img(base64.b64encode(p.read_bytes()).decode(), _analysis_caption(p.stem, zoos, trained_on), p.stem,
-                 source=p.name) for p in files) + "</div>")
+            _file_img(p, _analysis_caption(p.stem, zoos, trained_on)) for p in files) + "</div>")
     return "\n".join(parts)
 
 
@@ -294,8 +297,7 @@ def render_report(results: Mapping[str, Any], analysis: Mapping[str, Any] | None
     fig_html = '<div class="figs">' + "".join(_img(_png(f), cap, alt) for f, cap, alt in figs) + "</div>"
     if other_figures:
         fig_html += "<h3>Other figures of this run</h3>" + '<div class="figs">' + "".join(
-            _img(base64.b64encode(p.read_bytes()).decode(), f"{p.parent.name}/{p.name}", p.stem, source=p.name)
-            for p in other_figures) + "</div>"
+            _file_img(p, f"{p.parent.name}/{p.name}") for p in other_figures) + "</div>"
     if other_reports:
         fig_html += "<p>Other reports of this run: " + ", ".join(
             f'<a href="{html.escape(r)}">{html.escape(r)}</a>' for r in other_reports) + ".</p>"

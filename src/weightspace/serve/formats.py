@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 import tempfile
 import zipfile
 from pathlib import Path
@@ -53,13 +52,3 @@ def peft_zip_body(arch: Architecture, stacked: Mapping[str, torch.Tensor], card:
             for f in sorted(folder.iterdir()):
                 zf.write(f, f"adapter-{i}/{f.name}")
     return buf.getvalue()
-
-
-def response_metadata(generator: str, n: int, seed: int, arch: Architecture, source: str,
-                      support_accuracy: list[float] | None) -> dict[str, str]:
-    """The safetensors header metadata, as ``weightspace generate`` writes it."""
-    meta = {"format": "weightspace-generated", "generator": generator, "members": str(n), "seed": str(seed),
-            "arch": json.dumps(arch.to_dict()), "source": source}
-    if support_accuracy is not None:
-        meta["support_accuracy"] = json.dumps([round(a, 4) for a in support_accuracy])
-    return meta

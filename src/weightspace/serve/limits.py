@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from weightspace.config import option
+from weightspace.config import option, validate
 
 # Paths anyone may read: load balancers probe /healthz, and the schema holds no secrets.
 PUBLIC_PATHS = frozenset({"/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
@@ -29,25 +29,23 @@ PUBLIC_PATHS = frozenset({"/healthz", "/openapi.json", "/docs", "/docs/oauth2-re
 @dataclass
 class ServeSettings:
     token: str | None = option(None, "bearer token clients must send (Authorization: Bearer ...); None = no auth")
-    max_request_bytes: int = option(8 * 1024 * 1024, "largest request body accepted; a Fashion-MNIST support set of 100 images is ~0.5 MB of JSON")
+    max_request_bytes: int = option(8 * 1024 * 1024, "largest request body accepted; a Fashion-MNIST support set of "
+                                                     "100 images is ~0.5 MB of JSON", min=1)
     timeout_s: float = option(30.0, "longest a generation may take (queueing included) before the client gets 504")
-    threads: int = option(2, "generation threads; each holds its own copy of the generator")
-    max_n: int = option(64, "most models one request may ask for")
-    max_best_of: int = option(32, "largest best_of one request may ask for")
-    max_candidates: int = option(512, "most candidates (n * best_of) one request may make the server draw and score")
-    max_support: int = option(2000, "most labelled examples in one support set")
-    max_sentences: int = option(256, "most raw sentences in one support set (each is a MiniLM forward pass)")
+    threads: int = option(2, "generation threads; each holds its own copy of the generator", min=1)
+    max_n: int = option(64, "most models one request may ask for", min=1)
+    max_best_of: int = option(32, "largest best_of one request may ask for", min=1)
+    max_candidates: int = option(512, "most candidates (n * best_of) one request may make the server draw and score", min=1)
+    max_support: int = option(2000, "most labelled examples in one support set", min=1)
+    max_sentences: int = option(256, "most raw sentences in one support set (each is a MiniLM forward pass)", min=1)
     max_sentence_chars: int = option(2000, "longest raw sentence, in characters (sentences are cut to the model's "
-                                           "max_length tokens anyway)")
-    max_queue: int = option(64, "requests waiting for a thread beyond this are refused with 503 (back-pressure)")
+                                           "max_length tokens anyway)", min=1)
+    max_queue: int = option(64, "requests waiting for a thread beyond this are refused with 503 (back-pressure)", min=1)
 
     def __post_init__(self):
         from weightspace.errors import WeightspaceError
 
-        for name in ("max_request_bytes", "threads", "max_n", "max_best_of", "max_candidates", "max_support", "max_queue",
-                     "max_sentences", "max_sentence_chars"):
-            if int(getattr(self, name)) < 1:
-                raise WeightspaceError(f"server setting {name} must be at least 1, got {getattr(self, name)}.")
+        validate(self, where="server setting")
         if not self.timeout_s > 0:
             raise WeightspaceError(f"server setting timeout_s must be positive, got {self.timeout_s}.")
         if self.token is not None and not self.token.strip():

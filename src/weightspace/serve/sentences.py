@@ -10,14 +10,13 @@ every candidate can be scored on the same support set.
 What a generator accepts follows from its condition encoder (``accepted_fields``): a support
 set (kind ``support``: text-support, support-probe, ...), a descriptor, a description (kind
 ``text``), or a support set *and* a description for a text encoder with a support half
-(text-both). ``condition`` builds the code from those; ``select`` samples and keeps the best
-candidates as ``generate.generate_weights`` does, for a condition built here.
+(text-both). ``condition`` builds the code from those; ``generate.sampling.select`` samples and
+keeps the best candidates for it, as ``generate_weights`` does for a condition it builds.
 
 Where this glue would live with the stages it touches open for editing:
 ``LoRAMiniLM.inputs_from_texts(texts)`` on the architecture (nets/, one definition for the
-family and the server), ``TextSupportEncoder.encode_texts(texts, y)`` (encode/text_conditions.py)
-and a ``condition=`` argument of ``generate_weights`` (generate/sampling.py), so that this
-module shrinks to request checking.
+family and the server) and ``TextSupportEncoder.encode_texts(texts, y)``
+(encode/text_conditions.py), so that this module shrinks to request checking.
 
 Thread safety: every LoRA forward pass (the frozen MiniLM's layers with ΔW swapped in through
 ``torch.func.functional_call``) and the fast tokenizer act on one process-wide base model, and
@@ -33,18 +32,9 @@ from typing import Sequence
 import torch
 
 from weightspace.encode.condition import SupportSetEncoder
-from weightspace.errors import WeightspaceError
-from weightspace.generate.sampling import Generated, chance_accuracy, support_scores
-from weightspace.nets.base import Architecture
 from weightspace.nets.lora_minilm import LoRAMiniLM
 
 BASE_MODEL_LOCK = threading.Lock()  # the frozen MiniLM is one object per process (base_model's lru_cache)
-
-
-def reads_sentences(arch: Architecture) -> bool:
-    """Whether the architecture's inputs are sentences of the frozen MiniLM (so raw text can be
-    turned into them). The same capability test as formats.is_lora."""
-    return isinstance(arch, LoRAMiniLM)
 
 
 def accepted_fields(encoder) -> frozenset[str]:
@@ -64,16 +54,12 @@ def accepted_fields(encoder) -> frozenset[str]:
 @torch.no_grad()
 def sentence_inputs(arch: LoRAMiniLM, texts: Sequence[str]) -> torch.Tensor:
     """The architecture's inputs for raw sentences: token ids (N, L), or hidden inputs
-    (N, max_length, 385) entering ``arch.first_layer`` (as tasks/chatterbot.py builds them)."""
-    from weightspace.nets.lora_minilm.base_model import PAD_ID, base_model, tokenize
-    from weightspace.nets.lora_minilm.forward import join_hidden
+    (N, max_length, 385) entering ``arch.first_layer`` (as the text task families build them)."""
+    from weightspace.nets.lora_minilm.base_model import tokenize
+    from weightspace.tasks.text_base import hidden_inputs
 
     ids = tokenize(list(texts), arch.max_length)
-    if arch.inputs == "ids":
-        return ids
-    ids = torch.nn.functional.pad(ids, (0, arch.max_length - ids.shape[1]), value=PAD_ID)
-    hidden = base_model(arch.max_length).lower_hidden(ids, arch.first_layer)
-    return join_hidden(hidden, ids != PAD_ID)
+    return ids if arch.inputs == "ids" else hidden_inputs(ids, arch.max_length, arch.first_layer)
 
 
 def condition(encoder, x: torch.Tensor, y: torch.Tensor, description: str | None) -> torch.Tensor:
@@ -81,22 +67,3 @@ def condition(encoder, x: torch.Tensor, y: torch.Tensor, description: str | None
     encoder that reads both."""
     with torch.no_grad():
         return encoder.encode((x, y) if description is None else (x, y, description))
-
-
-def select(gen, cond: torch.Tensor, x: torch.Tensor, y: torch.Tensor, n: int, seed: int, best_of: int,
-           deterministic: bool) -> Generated:
-    """n models for ``cond``: every candidate scored on (x, y), those beating the constant guess
-    kept, best support loss first (generate_weights' rule, for a condition made here)."""
-    draws = n if deterministic else n * best_of
-    cands = gen.sample(cond, draws, seed=seed, deterministic=deterministic)
-    acc, loss = support_scores(gen.arch, cands, x, y)
-    ok = (acc > chance_accuracy(y)) & torch.isfinite(loss)
-    if int(ok.sum()) < n:
-        raise WeightspaceError(
-            f"only {int(ok.sum())} of {draws} generated models beat the constant guess on the support set "
-            f"(best accuracy {float(acc.max()):.2f}); this task is likely too far from the zoo's — "
-            "try a larger best_of, or build a zoo that covers such tasks."
-        )
-    loss = torch.where(ok, loss, torch.full_like(loss, float("inf")))
-    keep = loss.argsort()[:n]
-    return Generated({k: v[keep].contiguous() for k, v in cands.items()}, acc[keep], loss[keep], draws, int(ok.sum()))

@@ -25,13 +25,14 @@ from weightspace.encode.condition import check_support
 from weightspace.errors import WeightspaceError
 from weightspace.generate import generate_weights, load_generator
 from weightspace.generate.base import Generator, read_generator_config
+from weightspace.generate.sampling import select, weights_metadata
 from weightspace.serve.formats import (
-    SAFETENSORS_MEDIA, ZIP_MEDIA, is_lora, peft_export_available, peft_zip_body, response_metadata, safetensors_body,
+    SAFETENSORS_MEDIA, ZIP_MEDIA, is_lora, peft_export_available, peft_zip_body, safetensors_body,
 )
 from weightspace.serve.limits import ServeSettings
 from weightspace.serve.schema import CONDITION_FIELDS, GenerateRequest, SupportSet
 from weightspace.serve.sentences import (
-    BASE_MODEL_LOCK, accepted_fields, condition, reads_sentences, select, sentence_inputs,
+    BASE_MODEL_LOCK, accepted_fields, condition, sentence_inputs,
 )
 
 # How to ask for each encoder kind, and what each request field is.
@@ -74,9 +75,9 @@ class WeightService:
         self.encoder_kind = first.encoder.kind if first.encoder is not None else None
         self.encoder_name = first.encoder.name if first.encoder is not None else None
         self.accepts = accepted_fields(first.encoder)  # the request fields the condition needs, together
-        self.sentences = reads_sentences(self.arch)  # support.texts can be turned into the arch's inputs
         self.family = first.fit_info.get("family")
         self.lora = is_lora(self.arch)
+        self.sentences = self.lora  # a LoRA set of the frozen MiniLM reads sentences: support.texts become its inputs
         self.card = _read_card(self.path)
 
     # ----- description -----------------------------------------------------------------------
@@ -179,7 +180,7 @@ class WeightService:
             card = {"kind": "peft-adapter", "generator": self.name, "paper": self.paper, "seed": req.seed,
                     "source": source, "support_accuracy": accuracy, "generator_command": self.card.get("command")}
             return Output(peft_zip_body(self.arch, stacked, card), ZIP_MEDIA, "adapters.zip", headers)
-        meta = response_metadata(self.name, req.n, req.seed, self.arch, source, accuracy)
+        meta = weights_metadata(self.name, req.n, req.seed, self.arch, source, accuracy)
         return Output(safetensors_body(stacked, meta), SAFETENSORS_MEDIA, "weights.safetensors", headers)
 
     @contextlib.contextmanager
@@ -201,7 +202,7 @@ class WeightService:
                 x, y = support_arrays(req.support)
             x, y = _checked(gen, x, y)
             cond = condition(gen.encoder, x, y, req.description)
-            out = select(gen, cond, x, y, req.n, req.seed, req.best_of, req.deterministic)
+            out = select(gen, cond, x, y, req.n, req.seed, req.best_of, req.deterministic, larger="a larger best_of")
             return out.params, [float(a) for a in out.support_accuracy], f"{out.passed}/{out.candidates}"
         if kind in ("support", "task"):
             target = self._task(req.task) if kind == "task" else support_arrays(req.support)

@@ -10,7 +10,6 @@ Members are processed in chunks so the per-member similarity matrices stay withi
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import Callable, Mapping
@@ -18,7 +17,7 @@ from typing import Callable, Mapping
 import torch
 
 from weightspace.errors import WeightspaceError
-from weightspace.io import save_safetensors
+from weightspace.io import atomic_dir, save_safetensors
 from weightspace.nets.base import Architecture
 from weightspace.spec import WeightSpec
 from weightspace.symmetry.activation_matching import activation_matching
@@ -159,36 +158,31 @@ def align_stored_zoo(src, out, *, reference: str = "barycentre", method: str = "
     ref, described = _resolve_reference(zoo, reference, method=method, arch=zoo.arch, x=x, iters=iters,
                                         seed=seed, progress=progress)
     records = zoo.records(final_only=False, split=None)
-    tmp = out.parent / f".{out.name}.{os.getpid()}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
     try:
-        card = {**(card or {}), "alignment": {"reference": described, "method": method, "iters": iters,
-                                              "seed": seed, "source": str(src), "source_card": zoo.card}}
-        target = Zoo.create(tmp, zoo.arch, zoo.family, card)
-        perms_rows, source_ids, new_ids = [], [], []
-        for start in range(0, len(records), chunk):
-            part = records[start:start + chunk]
-            ids = [r.member_id for r in part]
-            aligned, perms = align_zoo(spec, zoo.load(ids), ref, seed=seed, method=method, arch=zoo.arch, x=x)
-            fresh = [MemberRecord(**{**r.__dict__, "member_id": None, "checksum": None}) for r in part]
-            new_ids += target.add(fresh, aligned)
-            perms_rows.append(perms)
-            source_ids += ids
-            if progress is not None:
-                progress(start + len(part), len(records))
-        tensors = {g.name: torch.cat([p[g.name] for p in perms_rows]) for g in spec.groups}
-        tensors["member_id"] = torch.tensor(new_ids, dtype=torch.int64)
-        tensors["source_member_id"] = torch.tensor(source_ids, dtype=torch.int64)
-        tensors.update({f"reference.{n}": v.float() for n, v in ref.items()})
-        save_safetensors(tmp / "perms.safetensors", tensors,
-                         {"reference": described, "method": method, "groups": json.dumps([g.name for g in spec.groups])})
-        if (src / "base.safetensors").is_file():  # shared-init start weights, kept as they were
-            shutil.copy2(src / "base.safetensors", tmp / "base.safetensors")
-        target.close()
-        os.rename(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        with atomic_dir(out) as tmp:
+            card = {**(card or {}), "alignment": {"reference": described, "method": method, "iters": iters,
+                                                  "seed": seed, "source": str(src), "source_card": zoo.card}}
+            target = Zoo.create(tmp, zoo.arch, zoo.family, card)
+            perms_rows, source_ids, new_ids = [], [], []
+            for start in range(0, len(records), chunk):
+                part = records[start:start + chunk]
+                ids = [r.member_id for r in part]
+                aligned, perms = align_zoo(spec, zoo.load(ids), ref, seed=seed, method=method, arch=zoo.arch, x=x)
+                fresh = [MemberRecord(**{**r.__dict__, "member_id": None, "checksum": None}) for r in part]
+                new_ids += target.add(fresh, aligned)
+                perms_rows.append(perms)
+                source_ids += ids
+                if progress is not None:
+                    progress(start + len(part), len(records))
+            tensors = {g.name: torch.cat([p[g.name] for p in perms_rows]) for g in spec.groups}
+            tensors["member_id"] = torch.tensor(new_ids, dtype=torch.int64)
+            tensors["source_member_id"] = torch.tensor(source_ids, dtype=torch.int64)
+            tensors.update({f"reference.{n}": v.float() for n, v in ref.items()})
+            save_safetensors(tmp / "perms.safetensors", tensors,
+                             {"reference": described, "method": method, "groups": json.dumps([g.name for g in spec.groups])})
+            if (src / "base.safetensors").is_file():  # shared-init start weights, kept as they were
+                shutil.copy2(src / "base.safetensors", tmp / "base.safetensors")
+            target.close()
     finally:
         zoo.close()
     return {"members": len(records), "reference": described, "method": method, "out": str(out)}

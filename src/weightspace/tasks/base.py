@@ -9,12 +9,14 @@ tasks and held-out tasks, disjoint by construction, and the split is recorded in
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, ClassVar, Sequence
+from typing import Any, Callable, ClassVar, Iterable, Sequence
 
 import numpy as np
 import torch
 
+from weightspace.config import to_dict
 from weightspace.errors import WeightspaceError
 
 
@@ -52,10 +54,46 @@ def stratified_support(y: np.ndarray, size: int, seed: int) -> np.ndarray:
     return idx[:size]
 
 
+def tensors_sha256(tensors: Iterable[torch.Tensor]) -> str:
+    """sha256 of tensors' shapes and bytes, in order."""
+    h = hashlib.sha256()
+    for t in tensors:
+        h.update(str(tuple(t.shape)).encode())
+        h.update(t.detach().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+class TaskCache:
+    """A small LRU of built tasks.
+
+    The image and signal families share one per class across instances: workers rebuild families
+    from ``to_dict()``, and keying on the config lets a rebuilt family reuse tasks an earlier
+    instance made (text families keep one each). Cached tensors are shared: treat a Task as read-only.
+    """
+
+    def __init__(self, size: int):
+        self.size = size
+        self._items: OrderedDict[Any, Task] = OrderedDict()
+
+    def get(self, key: Any, build: Callable[[], Task]) -> Task:
+        if key in self._items:
+            self._items.move_to_end(key)
+            return self._items[key]
+        task = build()
+        self._items[key] = task
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+        return task
+
+    def clear(self) -> None:
+        self._items.clear()
+
+
 class TaskFamily:
     """A set of related tasks with a recorded zoo / held-out split."""
 
     name: ClassVar[str]
+    config_class: ClassVar[type]  # the dataclass of the family's options, read into ``self.cfg``
 
     input_shape: tuple[int, ...]
     n_classes: int
@@ -97,22 +135,20 @@ class TaskFamily:
             )
         return values
 
-    def config(self) -> dict[str, Any]:  # pragma: no cover - interface
+    def config(self) -> dict[str, Any]:
         """Constructor arguments; ``make_family(name, **config())`` rebuilds the family."""
-        raise NotImplementedError
+        return to_dict(self.cfg)
 
     def data_fingerprint(self) -> str:
         """sha256 of the first zoo task's data: a zoo records it, so a change in the data behind
         the same task ids (a new dataset version, a changed split) is caught, not silently paired."""
-        cached = getattr(self, "_data_fingerprint", None)
-        if cached is None:
-            task = self.task(self.zoo_task_ids()[0])
-            h = hashlib.sha256()
-            for t in (task.x_train, task.y_train, task.x_test, task.y_test):
-                h.update(str(tuple(t.shape)).encode())
-                h.update(t.detach().contiguous().numpy().tobytes())
-            cached = self._data_fingerprint = h.hexdigest()
-        return cached
+        if getattr(self, "_data_fingerprint", None) is None:
+            self._data_fingerprint = self._fingerprint()
+        return self._data_fingerprint
+
+    def _fingerprint(self) -> str:
+        task = self.task(self.zoo_task_ids()[0])
+        return tensors_sha256((task.x_train, task.y_train, task.x_test, task.y_test))
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -30,17 +30,17 @@ from __future__ import annotations
 import functools
 import itertools
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
 
+from weightspace.config import option
 from weightspace.errors import WeightspaceError
 from weightspace.nets.lora_minilm import base_model as minilm
-from weightspace.tasks.base import TaskFamily, stratified_support
+from weightspace.tasks.base import stratified_support
 from weightspace.tasks.chatterbot_corpus import language_words, load_corpus, script_of, topic_words, unk_rates
 from weightspace.tasks.registry import register_family
-from weightspace.tasks.text_base import TextTask, hidden_inputs, text_fingerprint
+from weightspace.tasks.text_base import TextFamily, TextTask, hidden_inputs, hidden_layer_option, inputs_option
 from weightspace.tasks.text_base import seed_for as _seed_for
 
 Source = tuple[str, str]  # (language, topic)
@@ -61,33 +61,41 @@ def _measured_unk_rates(data_dir: str | None) -> dict[str, float]:
     return unk_rates(load_corpus(data_dir), minilm.load_tokenizer())
 
 
+@dataclass
+class ChatterbotConfig:
+    max_length: int = option(32, "tokens kept per sentence, [CLS] and [SEP] included")
+    min_per_class: int = option(60, "a task is made only when each class has this many distinct sentences")
+    max_per_class: int = option(150, "at most this many sentences per class, train and test together; both classes "
+                                     "get as many")
+    test_fraction: float = option(0.3, "share of each class's sentences kept for the test set")
+    support_per_class: int = option(10, "labelled support examples per class")
+    max_unk_rate: float = option(0.2, "languages whose word pieces are [UNK] more often than this are skipped")
+    heldout_topics: tuple[str, ...] = option(("food", "movies"), "whole topics only held-out tasks touch")
+    heldout_languages: tuple[str, ...] = option(("italian",), "whole languages only held-out tasks touch")
+    heldout_pair_fraction: float = option(0.1, "seeded share of the topic pairs and language pairs also held out")
+    kinds: tuple[str, ...] = option(("topic", "pooled", "rest", "lang"), "task kinds made (see the module docstring)")
+    seed: int = option(0, "fixes the held-out pairs, every task's sentences and its support set")
+    data_dir: str | None = option(None, "a chatterbot corpus directory; unset: the installed chatterbot-corpus")
+    inputs: str = inputs_option()
+    hidden_layer: int = hidden_layer_option()
+
+
 @register_family("chatterbot", pretty="chatterbot sentence classification",
                  paper="the ChatterBot conversational corpus (Cox, gunthercox/chatterbot-corpus); topic and "
                        "language pairs, held out by whole topics and languages")
-class ChatterbotFamily(TaskFamily):
-    def __init__(self, max_length: int = 32, min_per_class: int = 60, max_per_class: int = 150,
-                 test_fraction: float = 0.3, support_per_class: int = 10, max_unk_rate: float = 0.2,
-                 heldout_topics: tuple[str, ...] = ("food", "movies"), heldout_languages: tuple[str, ...] = ("italian",),
-                 heldout_pair_fraction: float = 0.1, kinds: tuple[str, ...] = ("topic", "pooled", "rest", "lang"),
-                 seed: int = 0, data_dir: str | None = None, inputs: str = "ids", hidden_layer: int = 4):
-        self.max_length, self.min_per_class, self.max_per_class = int(max_length), int(min_per_class), int(max_per_class)
-        self.test_fraction, self.support_per_class = float(test_fraction), int(support_per_class)
-        self.max_unk_rate, self.heldout_pair_fraction, self.seed = float(max_unk_rate), float(heldout_pair_fraction), int(seed)
-        self.heldout_topics, self.heldout_languages = tuple(heldout_topics), tuple(heldout_languages)
-        self.kinds, self.data_dir = tuple(kinds), data_dir
-        self.inputs, self.hidden_layer = str(inputs), int(hidden_layer)
-        if self.inputs not in ("ids", "hidden") or not 0 <= self.hidden_layer <= 5:
-            raise WeightspaceError(f"chatterbot family: inputs must be 'ids' or 'hidden' and hidden_layer 0..5 "
-                                   f"(got {inputs!r}, {hidden_layer}).")
-        self._tasks: dict[str, TextTask] = {}  # built tasks, most recent last (hidden inputs are costly)
+class ChatterbotFamily(TextFamily):
+    config_class = ChatterbotConfig
+
+    def __init__(self, **options):
+        super().__init__(**options)
         unknown = sorted(set(self.kinds) - {"topic", "pooled", "rest", "lang"})
         if unknown:
             raise WeightspaceError(f"unknown task kind {unknown[0]!r}; choose from topic, pooled, rest, lang.")
         if not 0 < self.test_fraction < 1 or min(self.min_per_class, self.max_per_class) < 2 * (self.support_per_class + 1):
             raise WeightspaceError("chatterbot family: test_fraction must lie in (0, 1) and min_per_class and "
                                    "max_per_class must be at least 2 * (support_per_class + 1).")
-        corpus = load_corpus(data_dir)
-        self.unk_rates = dict(_measured_unk_rates(data_dir))
+        corpus = load_corpus(self.data_dir)
+        self.unk_rates = dict(_measured_unk_rates(self.data_dir))
         self.corpus = {l: t for l, t in corpus.items() if self.unk_rates[l] <= self.max_unk_rate}
         self.skipped_languages = sorted(set(corpus) - set(self.corpus))
         topics = sorted({t for ts in self.corpus.values() for t in ts})
@@ -202,28 +210,6 @@ class ChatterbotFamily(TaskFamily):
             raise WeightspaceError(f"task {task_id!r} is not in the chatterbot family (see `zoo_task_ids()` / `heldout_task_ids()`).")
         return self._defs[task_id]
 
-    def task(self, task_id: str) -> TextTask:
-        if task_id in self._tasks:
-            self._tasks[task_id] = self._tasks.pop(task_id)  # most recently used last
-            return self._tasks[task_id]
-        task = self._build_task(task_id)
-        self._tasks[task_id] = task
-        while len(self._tasks) > self.task_cache:
-            self._tasks.pop(next(iter(self._tasks)))
-        return task
-
-    task_cache = 512  # tasks kept built; with hidden inputs one task holds about 10 MB
-
-    def data_fingerprint(self) -> str:
-        """sha256 of the first zoo task's token ids and labels, whatever ``inputs`` is: hidden
-        activations differ in the last bits between machines, the data behind them does not."""
-        cached = getattr(self, "_data_fingerprint", None)
-        if cached is None:
-            task = self.task(self.zoo_task_ids()[0])
-            cached = self._data_fingerprint = text_fingerprint(task.texts_train, task.y_train, task.texts_test,
-                                                               task.y_test, self.max_length)
-        return cached
-
     def _inputs(self, texts) -> torch.Tensor:
         ids = minilm.tokenize(texts, self.max_length)
         if self.inputs == "ids":
@@ -264,16 +250,6 @@ class ChatterbotFamily(TaskFamily):
         if not zoo:
             raise WeightspaceError("the chatterbot family has no zoo tasks with this config; lower min_per_class.")
         return self.task(max(zoo, key=lambda i: min(len(self._pool(c)) for c in self._defs[i].classes)))
-
-    def config(self) -> dict[str, Any]:
-        return {
-            "max_length": self.max_length, "min_per_class": self.min_per_class, "max_per_class": self.max_per_class,
-            "test_fraction": self.test_fraction, "support_per_class": self.support_per_class,
-            "max_unk_rate": self.max_unk_rate, "heldout_topics": list(self.heldout_topics),
-            "heldout_languages": list(self.heldout_languages), "heldout_pair_fraction": self.heldout_pair_fraction,
-            "kinds": list(self.kinds), "seed": self.seed, "data_dir": self.data_dir,
-            "inputs": self.inputs, "hidden_layer": self.hidden_layer,
-        }
 
     def counts(self) -> dict[str, dict[str, int]]:
         """Number of zoo / held-out tasks per kind (for reports)."""

@@ -14,29 +14,18 @@ split being the main source of spread; without the padding 0.971 and 0.955 at se
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
 import torch
 
-from weightspace.config import from_mapping, option
 from weightspace.tasks.registry import register_family
 from weightspace.tasks.subsets import ClassSubsetFamily, SubsetsConfig
-from weightspace.tasks.transforms import STREAM_DATA, AngleFamily, TaskCache, rng_for, rotate_images
+from weightspace.tasks.transforms import STREAM_DATA, AngleConfig, AngleFamily, TaskCache, rng_for, rotate_images
 
 PAD = 1  # 8x8 -> 10x10: the 8x8 diagonal (11.3 px) nearly fits, and 100 inputs keep the MLP small
 TEST_FRACTION = 1 / 3
-
-
-@dataclass
-class DigitsRotateConfig:
-    n_tasks: int = option(256, "zoo tasks: angles on an even grid over [0, angle_range)")
-    n_heldout: int = option(32, "held-out tasks: angles strictly between zoo grid points, never trained on")
-    seed: int = option(0, "fixes the held-out angles, the train/test split, support sets and pretrain angles")
-    support_size: int = option(100, "labelled examples a user brings for a new task (at most 100)")
-    angle_range: float = option(360.0, "angles are drawn from [0, angle_range) degrees")
 
 
 @lru_cache(maxsize=4)
@@ -66,20 +55,13 @@ class DigitsRotate(AngleFamily):
     n_classes = 10
     data_phrase = "Handwritten digit images"
     cache = TaskCache(size=64)  # a task is under 1 MB
-
-    def __init__(self, **config):
-        super().__init__(from_mapping(DigitsRotateConfig, config, where=f"family {self.name}"))
+    config_class = AngleConfig
 
     def _base(self):
         return digits_base(self.cfg.seed)
 
     def _transform(self, x: np.ndarray, angle: float) -> np.ndarray:
         return rotate_images(x, angle)
-
-
-@dataclass
-class DigitsSubsetsConfig(SubsetsConfig):
-    pass
 
 
 @register_family("digits-subsets", pretty="handwritten digit class subsets",
@@ -94,9 +76,7 @@ class DigitsSubsets(ClassSubsetFamily):
     class_names = tuple(str(c) for c in range(10))
     data_phrase = "Handwritten digits"
     cache = TaskCache(size=64)
-
-    def __init__(self, **config):
-        super().__init__(from_mapping(DigitsSubsetsConfig, config, where=f"family {self.name}"))
+    config_class = SubsetsConfig
 
     def _base(self):
         return tuple(torch.from_numpy(a) for a in digits_base(self.cfg.seed))

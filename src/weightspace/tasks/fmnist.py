@@ -16,12 +16,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from weightspace.config import from_mapping, option, to_dict
+from weightspace.config import option
 from weightspace.errors import WeightspaceError
 from weightspace.tasks.registry import register_family
 from weightspace.tasks.subsets import ClassSubsetFamily, SubsetsConfig
 from weightspace.tasks.transforms import (
     STREAM_DATA,
+    AngleConfig,
     AngleFamily,
     TaskCache,
     rng_for,
@@ -88,12 +89,7 @@ def _load(cfg) -> tuple[torch.Tensor, ...]:
 
 
 @dataclass
-class FMNISTRotateConfig:
-    n_tasks: int = option(256, "zoo tasks: angles on an even grid over [0, angle_range)")
-    n_heldout: int = option(32, "held-out tasks: angles strictly between zoo grid points, never trained on")
-    seed: int = option(0, "fixes the image subsample, held-out angles, support sets and pretrain angles")
-    support_size: int = option(100, "labelled examples a user brings for a new task (at most 100)")
-    angle_range: float = option(360.0, "angles are drawn from [0, angle_range) degrees")
+class FMNISTRotateConfig(AngleConfig):
     n_train: int = option(6000, "training images per task (class-balanced subsample, multiple of 10)")
     n_test: int = option(2000, "test images per task (class-balanced subsample of t10k, multiple of 10)")
 
@@ -107,9 +103,7 @@ class FMNISTRotate(AngleFamily):
     n_classes = 10
     data_phrase = "Fashion-MNIST images"
     cache = TaskCache(size=4)  # a task is ~25 MB at the default sizes
-
-    def __init__(self, **config):
-        super().__init__(from_mapping(FMNISTRotateConfig, config, where=f"family {self.name}"))
+    config_class = FMNISTRotateConfig
 
     def _base(self):
         return tuple(t.numpy() for t in _load(self.cfg))
@@ -134,9 +128,7 @@ class FMNISTSubsets(ClassSubsetFamily):
     class_names = CLASS_NAMES
     data_phrase = "Fashion-MNIST"
     cache = TaskCache(size=16)
-
-    def __init__(self, **config):
-        super().__init__(from_mapping(FMNISTSubsetsConfig, config, where=f"family {self.name}"))
+    config_class = FMNISTSubsetsConfig
 
     def _base(self):
         return _load(self.cfg)

@@ -18,21 +18,16 @@ from functools import lru_cache
 
 import numpy as np
 
-from weightspace.config import from_mapping, option
+from weightspace.config import option
 from weightspace.errors import WeightspaceError
 from weightspace.tasks.registry import register_family
-from weightspace.tasks.transforms import AngleFamily, TaskCache, phase_shift
+from weightspace.tasks.transforms import AngleConfig, AngleFamily, TaskCache, phase_shift
 
 SIGNAL_LENGTH = 40  # mnist1d's final_seq_length default
 
 
 @dataclass
-class MNIST1DConfig:
-    n_tasks: int = option(256, "zoo tasks: phase angles on an even grid over [0, angle_range)")
-    n_heldout: int = option(32, "held-out tasks: angles strictly between zoo grid points, never trained on")
-    seed: int = option(0, "seeds the MNIST-1D generator, the held-out angles, support sets and pretrain angles")
-    support_size: int = option(100, "labelled examples a user brings for a new task (at most 100)")
-    angle_range: float = option(360.0, "phase angles are drawn from [0, angle_range) degrees")
+class MNIST1DConfig(AngleConfig):
     num_samples: int = option(5000, "signals generated (mnist1d's default); 80% train, 20% test")
 
 
@@ -71,9 +66,7 @@ class MNIST1D(AngleFamily):
     data_phrase = "MNIST-1D signals"
     transform_phrase = "with every frequency's phase shifted by {:g} degrees"
     cache = TaskCache(size=64)  # a task is under 1 MB
-
-    def __init__(self, **config):
-        super().__init__(from_mapping(MNIST1DConfig, config, where=f"family {self.name}"))
+    config_class = MNIST1DConfig
 
     def _base(self):
         return mnist1d_base(self.cfg.seed, self.cfg.num_samples)

@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from weightspace.config import option, to_dict
+from weightspace.config import from_mapping, option
 from weightspace.errors import WeightspaceError
 from weightspace.tasks.base import Task, TaskFamily
 from weightspace.tasks.transforms import PRETRAIN_ID, STREAM_SPLIT, assemble_task, check_support_size, rng_for
@@ -74,7 +74,8 @@ class ClassSubsetFamily(TaskFamily):
     pretrain_task(): binary, the pooled task S = {0..4} (never held out); kway, all examples
     with classes pooled into k contiguous groups (label = class * k // 10).
     Subclasses set ``name``, ``input_shape``, ``class_names``, ``data_phrase``, ``cache`` and
-    implement ``_base()`` -> (x_train, y_train, x_test, y_test) tensors with labels 0..9.
+    ``config_class`` (SubsetsConfig or a subclass), and implement ``_base()`` -> (x_train,
+    y_train, x_test, y_test) tensors with labels 0..9.
     """
 
     class_names: ClassVar[tuple[str, ...]]
@@ -82,7 +83,8 @@ class ClassSubsetFamily(TaskFamily):
     descriptor_names = tuple(f"class_{c}" for c in range(N_BASE_CLASSES))
     PRETRAIN_SUBSET = (0, 1, 2, 3, 4)
 
-    def __init__(self, cfg: Any):
+    def __init__(self, **options: Any):
+        cfg = self.cfg = from_mapping(self.config_class, options, where=f"family {self.name}")
         if cfg.mode not in ("binary", "kway"):
             raise WeightspaceError(f"{self.name} mode {cfg.mode!r} is unknown; choose binary or kway.")
         if cfg.mode == "kway" and not 2 <= cfg.k <= 9:
@@ -90,7 +92,6 @@ class ClassSubsetFamily(TaskFamily):
         if not 1 <= cfg.heldout_distance <= N_BASE_CLASSES // 2:
             raise WeightspaceError(f"{self.name} heldout_distance={cfg.heldout_distance} is out of range; choose 1 to 5.")
         check_support_size(cfg.support_size)
-        self.cfg = cfg
         self.n_classes = 2 if cfg.mode == "binary" else cfg.k
         zoo, heldout, allowed = self._split_binary() if cfg.mode == "binary" else self._split_kway()
         self._zoo, self._heldout, self._allowed = sorted(zoo), sorted(heldout), sorted(allowed)
@@ -155,9 +156,6 @@ class ClassSubsetFamily(TaskFamily):
         """Every subset at the held-out distance from all held-out subsets (binary), every
         non-held-out subset (kway): the zoo's tasks and the ones no zoo member was trained on."""
         return [self.task_id_for(s) for s in self._allowed]
-
-    def config(self) -> dict:
-        return to_dict(self.cfg)
 
     def subset_of(self, task_id: str) -> tuple[int, ...]:
         if task_id not in self._subsets:

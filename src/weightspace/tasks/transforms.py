@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import math
 import zlib
-from collections import OrderedDict
-from typing import Any, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 from scipy import ndimage
 
-from weightspace.config import to_dict
+from weightspace.config import from_mapping, option
 from weightspace.errors import WeightspaceError
-from weightspace.tasks.base import Task, TaskFamily, stratified_support
+from weightspace.tasks.base import Task, TaskCache, TaskFamily, stratified_support
 
 # Independent random streams derived from one family seed (never the global RNG).
 STREAM_SPLIT, STREAM_DATA, STREAM_SUPPORT, STREAM_PRETRAIN = 1, 2, 3, 4
@@ -95,31 +95,6 @@ def angle_split(n_tasks: int, n_heldout: int, angle_range: float, seed: int) -> 
     return zoo, heldout
 
 
-class TaskCache:
-    """A small LRU of built tasks shared by every instance of a family class.
-
-    Workers rebuild families from ``to_dict()``; keying on the config lets a rebuilt family reuse
-    tasks an earlier instance made. Cached tensors are shared: treat a Task as read-only.
-    """
-
-    def __init__(self, size: int):
-        self.size = size
-        self._items: OrderedDict[Any, Task] = OrderedDict()
-
-    def get(self, key: Any, build: Callable[[], Task]) -> Task:
-        if key in self._items:
-            self._items.move_to_end(key)
-            return self._items[key]
-        task = build()
-        self._items[key] = task
-        while len(self._items) > self.size:
-            self._items.popitem(last=False)
-        return task
-
-    def clear(self) -> None:
-        self._items.clear()
-
-
 def assemble_task(
     family: str,
     task_id: str,
@@ -155,13 +130,26 @@ def check_support_size(support_size: int) -> None:
         raise WeightspaceError(f"support_size must be between 1 and 100 (a user's few labelled examples), got {support_size}.")
 
 
+@dataclass
+class AngleConfig:
+    """Options every angle family shares; a family with data options of its own adds them."""
+
+    n_tasks: int = option(256, "zoo tasks: angles on an even grid over [0, angle_range)")
+    n_heldout: int = option(32, "held-out tasks: angles strictly between zoo grid points, never trained on")
+    seed: int = option(0, "fixes the family's data (split, subsample or generated signals), held-out angles, "
+                          "support sets and pretrain angles")
+    support_size: int = option(100, "labelled examples a user brings for a new task (at most 100)")
+    angle_range: float = option(360.0, "angles are drawn from [0, angle_range) degrees")
+
+
 class AngleFamily(TaskFamily):
     """Tasks = one base dataset under an angle-indexed transform; ids like "rot=037.50".
 
     Subclasses set ``name``, ``id_prefix``, ``input_shape``, ``n_classes``, ``cache``,
-    ``data_phrase`` and ``transform_phrase``, and implement ``_base()`` (x_train, y_train,
+    ``data_phrase``, ``transform_phrase`` and ``config_class`` (AngleConfig or a subclass), and
+    implement ``_base()`` (x_train, y_train,
     x_test, y_test as numpy in the final input shape, shared by all tasks) and
-    ``_transform(x, angle)``. ``cfg`` needs n_tasks, n_heldout, angle_range, seed, support_size.
+    ``_transform(x, angle)``.
     """
 
     id_prefix: str = "rot"
@@ -170,9 +158,9 @@ class AngleFamily(TaskFamily):
     transform_phrase: str = "rotated by {:g} degrees"
     cache: TaskCache
 
-    def __init__(self, cfg: Any):
+    def __init__(self, **options: Any):
+        cfg = self.cfg = from_mapping(self.config_class, options, where=f"family {self.name}")
         check_support_size(cfg.support_size)
-        self.cfg = cfg
         self._zoo, self._heldout = angle_split(cfg.n_tasks, cfg.n_heldout, cfg.angle_range, cfg.seed)
         self._pool = self._training_angles()
         self._angles = {self.task_id_for(a): a for a in self._pool + self._heldout}
@@ -207,9 +195,6 @@ class AngleFamily(TaskFamily):
         """Angles a generator may train on without checkpoints (a rotation costs only a transform):
         see ``_training_angles``."""
         return [self.task_id_for(a) for a in self._pool]
-
-    def config(self) -> dict[str, Any]:
-        return to_dict(self.cfg)
 
     def angle_of(self, task_id: str) -> float:
         if task_id not in self._angles:

@@ -72,12 +72,14 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from weightspace.config import option
 from weightspace.errors import WeightspaceError
 from weightspace.nets.lora_minilm import base_model as minilm
-from weightspace.tasks.base import TaskFamily, stratified_support
+from weightspace.tasks.base import stratified_support
 from weightspace.tasks.registry import register_family
 from weightspace.tasks.subsets import and_join
-from weightspace.tasks.text_base import INPUTS, TextTask, hidden_inputs, seed_for, text_fingerprint
+from weightspace.tasks.text_base import (TextFamily, TextTask, hidden_inputs, hidden_layer_option, inputs_option, seed_for,
+                                         text_fingerprint)
 
 WORDNET_DIR = "/usr/share/wordnet"
 
@@ -187,79 +189,61 @@ class _TaskDef:
     heldout: str  # "" for a zoo / pool task, else "combination" or "supersense"
 
 
+@dataclass
+class WordNetConfig:
+    """The module docstring has the measured numbers behind the defaults."""
+
+    kind: str = option("binary", 'binary ("is it in S?") or kway ("which of S?")', choices=KINDS)
+    max_subset: int = option(3, "binary: |S| runs from 1 to this", min=1, max=4)
+    k: int = option(3, "kway: |S|", min=2, max=4)
+    n_tasks: int = option(256, "zoo tasks, a seeded draw from the allowed pool", min=1)
+    n_heldout: int = option(32, "held-out tasks: half new combinations, half touching a held-out supersense", min=0)
+    heldout_supersenses: Any = option(3, "how many whole supersenses to hold out (a seeded choice), or their names")
+    heldout_distance: int = option(2, "least Hamming distance of a held-out subset to every zoo subset", min=1, max=3)
+    include_verbs: bool = option(False, "also the 13 verb supersenses (nouns only: 24 supersenses give a pool of 1334 "
+                                        "tasks, 37 give 6198)")
+    min_glosses: int = option(300, "a supersense needs this many distinct definitions to be kept")
+    glosses_per_supersense: int = option(200, "definitions sampled per supersense for all tasks (a single-supersense "
+                                              "class needs 150; it bounds the cached hidden table at 24 x 200 rows)")
+    max_per_class: int = option(150, "definitions per class, train and test together")
+    test_fraction: float = option(0.3, "share of each class's definitions kept for the test set")
+    support_per_class: int = option(10, "labelled support examples per class (10: a 20-example support set)", min=1)
+    keep_examples: bool = option(False, "keep a gloss's quoted example sentences (default: stripped)")
+    max_length: int = option(32, "tokens kept per definition, [CLS] and [SEP] included")
+    inputs: str = inputs_option()
+    hidden_layer: int = hidden_layer_option()
+    seed: int = option(0, "fixes the held-out supersenses, the split and every draw of definitions")
+    data_dir: str | None = option(None, "where data.noun lives; unset: /usr/share/wordnet")
+
+
 @register_family("wordnet", pretty="WordNet definitions by supersense",
                  paper="WordNet 3.0 glosses (Miller 1995; Princeton) by lexicographer file (supersense, Ciaramita & "
                        "Johnson 2003); held out by whole supersenses and by subsets at Hamming distance >= 2")
-class WordNetFamily(TaskFamily):
-    """Options (all recorded by ``config()``; the module docstring has the measured numbers):
+class WordNetFamily(TextFamily):
+    """Options: ``WordNetConfig``, all recorded by ``config()``."""
 
-    kind                   binary ("in S?", default) or kway ("which of S?")
-    max_subset, k          binary: |S| from 1 to max_subset (3); kway: |S| = k (3), 2..4
-    n_tasks, n_heldout     zoo tasks (256) and held-out tasks (32: half new combinations, half
-                           touching a held-out supersense)
-    heldout_supersenses    how many whole supersenses to hold out (3, a seeded choice) or their names
-    heldout_distance       least Hamming distance of a held-out subset to every zoo subset (2)
-    include_verbs          also the 13 verb supersenses (default nouns only: 24 supersenses give a
-                           pool of 1334 tasks, 37 give 6198)
-    min_glosses            a supersense needs this many distinct definitions to be kept (300)
-    glosses_per_supersense definitions sampled per supersense for all tasks (200: a single-supersense
-                           class needs 150; it bounds the cached hidden table at 24 x 200 rows)
-    max_per_class          definitions per class, train + test (150), test_fraction of them test (0.3)
-    support_per_class      labelled support examples per class (10: a 20-example support set)
-    keep_examples          keep a gloss's quoted example sentences (default stripped)
-    max_length, inputs, hidden_layer  token length (32), "ids" or "hidden", first LoRA layer (4)
-    seed, data_dir         the split and draws; where data.noun lives (/usr/share/wordnet)
-    """
+    config_class = WordNetConfig
 
-    def __init__(self, kind: str = "binary", max_subset: int = 3, k: int = 3, n_tasks: int = 256, n_heldout: int = 32,
-                 heldout_supersenses: int | Sequence[str] = 3, heldout_distance: int = 2, include_verbs: bool = False,
-                 min_glosses: int = 300, glosses_per_supersense: int = 200, max_per_class: int = 150,
-                 test_fraction: float = 0.3, support_per_class: int = 10, keep_examples: bool = False,
-                 max_length: int = 32, inputs: str = "ids", hidden_layer: int = 4, seed: int = 0,
-                 data_dir: str | None = None):
-        self.kind, self.max_subset, self.k = str(kind), int(max_subset), int(k)
-        self.n_tasks, self.n_heldout, self.heldout_distance = int(n_tasks), int(n_heldout), int(heldout_distance)
-        self.include_verbs, self.keep_examples = bool(include_verbs), bool(keep_examples)
-        self.min_glosses, self.glosses_per_supersense = int(min_glosses), int(glosses_per_supersense)
-        self.max_per_class, self.test_fraction = int(max_per_class), float(test_fraction)
-        self.support_per_class = int(support_per_class)
-        self.max_length, self.inputs, self.hidden_layer = int(max_length), str(inputs), int(hidden_layer)
-        self.seed, self.data_dir = int(seed), data_dir
-        self._check_options()
+    def __init__(self, **options):
+        super().__init__(**options)
+        if not 0 < self.test_fraction < 1 or self.max_per_class < 2 * (self.support_per_class + 1):
+            raise WeightspaceError("wordnet family: test_fraction must lie in (0, 1) and max_per_class be at least "
+                                   "2 * (support_per_class + 1).")
         self.n_classes = 2 if self.kind == "binary" else self.k
-        glosses = load_glosses(str(data_dir or WORDNET_DIR), ("noun", "verb") if self.include_verbs else ("noun",),
+        glosses = load_glosses(str(self.data_dir or WORDNET_DIR), ("noun", "verb") if self.include_verbs else ("noun",),
                                self.keep_examples)
         self.gloss_counts = {s: len(t) for s, t in glosses.items()}
         self.supersenses = tuple(s for s in glosses if len(glosses[s]) >= self.min_glosses)
         self.skipped_supersenses = tuple(s for s in glosses if s not in self.supersenses)
-        if isinstance(heldout_supersenses, str):
-            heldout_supersenses = [heldout_supersenses]
-        self._heldout_option = (heldout_supersenses if isinstance(heldout_supersenses, int)
-                                else [str(s) for s in heldout_supersenses])
-        self.heldout_supersenses = self._choose_heldout_supersenses(self._heldout_option)
+        held = self.cfg.heldout_supersenses
+        if not isinstance(held, int):  # names, recorded as a list
+            held = self.cfg.heldout_supersenses = [held] if isinstance(held, str) else [str(s) for s in held]
+        self.heldout_supersenses = self._choose_heldout_supersenses(held)
         self.zoo_supersenses = tuple(s for s in self.supersenses if s not in self.heldout_supersenses)
         self._sample_pool(glosses)
         self._split()
         self.input_shape = (self.max_length,) if self.inputs == "ids" else (self.max_length, minilm.HIDDEN + 1)
         self.descriptor_names = self.supersenses
-        self._tasks: dict[str, TextTask] = {}  # built tasks, most recent last
-
-    def _check_options(self) -> None:
-        if self.kind not in KINDS:
-            raise WeightspaceError(f"wordnet kind {self.kind!r} is unknown; choose binary or kway.")
-        if self.inputs not in INPUTS or not 0 <= self.hidden_layer <= 5:
-            raise WeightspaceError(f"wordnet family: inputs must be 'ids' or 'hidden' and hidden_layer 0..5 "
-                                   f"(got {self.inputs!r}, {self.hidden_layer}).")
-        if not 1 <= self.max_subset <= 4 or not 2 <= self.k <= 4:
-            raise WeightspaceError(f"wordnet family: max_subset must be 1..4 and k 2..4 "
-                                   f"(got {self.max_subset}, {self.k}).")
-        if self.n_tasks < 1 or self.n_heldout < 0 or not 1 <= self.heldout_distance <= 3:
-            raise WeightspaceError(f"wordnet family: n_tasks must be >= 1, n_heldout >= 0 and heldout_distance 1..3 "
-                                   f"(got {self.n_tasks}, {self.n_heldout}, {self.heldout_distance}).")
-        small = self.max_per_class < 2 * (self.support_per_class + 1)
-        if not 0 < self.test_fraction < 1 or self.support_per_class < 1 or small:
-            raise WeightspaceError("wordnet family: test_fraction must lie in (0, 1), support_per_class be >= 1 and "
-                                   "max_per_class at least 2 * (support_per_class + 1).")
 
     # ----- supersenses, definitions and the split ---------------------------------------------
     def _choose_heldout_supersenses(self, option: int | list[str]) -> tuple[str, ...]:
@@ -396,18 +380,6 @@ class WordNetFamily(TaskFamily):
         names = tuple(plain_name(s) for s in self._def(task_id).subset)
         return ("other definitions", " or ".join(names)) if self.kind == "binary" else names
 
-    def task(self, task_id: str) -> TextTask:
-        if task_id in self._tasks:
-            self._tasks[task_id] = self._tasks.pop(task_id)  # most recently used last
-            return self._tasks[task_id]
-        task = self._build_task(task_id)
-        self._tasks[task_id] = task
-        while len(self._tasks) > self.task_cache:
-            self._tasks.pop(next(iter(self._tasks)))
-        return task
-
-    task_cache = 512  # tasks kept built; with hidden inputs one task holds about 15 MB
-
     def _classes(self, subset: tuple[str, ...]) -> list[tuple[str, ...]]:
         """Supersenses behind each label: binary (others, S), kway one per member of S."""
         if self.kind == "binary":
@@ -468,28 +440,14 @@ class WordNetFamily(TaskFamily):
         every task has the same size, so this is the first zoo task, for callers that want one."""
         return self.task(self.zoo_task_ids()[0])
 
-    def data_fingerprint(self) -> str:
-        """sha256 of the first zoo task's token ids and labels, whatever ``inputs`` is (and without
-        building the hidden table: rebuilding a family from a zoo record stays quick)."""
-        cached = getattr(self, "_data_fingerprint", None)
-        if cached is None:
-            rows_train, y_train, rows_test, y_test, _ = self._rows(self.zoo_task_ids()[0])
-            cached = self._data_fingerprint = text_fingerprint(
-                [self.texts[r] for r in rows_train], torch.as_tensor(y_train, dtype=torch.long),
-                [self.texts[r] for r in rows_test], torch.as_tensor(y_test, dtype=torch.long), self.max_length)
-        return cached
+    def _fingerprint(self) -> str:
+        """The first zoo task's token ids and labels, without building the hidden table: rebuilding
+        a family from a zoo record stays quick."""
+        rows_train, y_train, rows_test, y_test, _ = self._rows(self.zoo_task_ids()[0])
+        return text_fingerprint([self.texts[r] for r in rows_train], torch.as_tensor(y_train, dtype=torch.long),
+                                [self.texts[r] for r in rows_test], torch.as_tensor(y_test, dtype=torch.long),
+                                self.max_length)
 
-    def config(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind, "max_subset": self.max_subset, "k": self.k, "n_tasks": self.n_tasks,
-            "n_heldout": self.n_heldout, "heldout_supersenses": self._heldout_option,
-            "heldout_distance": self.heldout_distance, "include_verbs": self.include_verbs,
-            "min_glosses": self.min_glosses, "glosses_per_supersense": self.glosses_per_supersense,
-            "max_per_class": self.max_per_class, "test_fraction": self.test_fraction,
-            "support_per_class": self.support_per_class, "keep_examples": self.keep_examples,
-            "max_length": self.max_length, "inputs": self.inputs, "hidden_layer": self.hidden_layer,
-            "seed": self.seed, "data_dir": self.data_dir,
-        }
 
     def counts(self) -> dict[str, dict[str, int]]:
         """Zoo / held-out / pool tasks per subset size (for reports)."""

@@ -16,7 +16,6 @@ here and are stored the same way, so a Ray build and a local build give the same
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -29,9 +28,10 @@ from weightspace.config import to_dict
 from weightspace.errors import WeightspaceError
 from weightspace.io import load_safetensors, save_safetensors
 from weightspace.nets import Architecture, arch_from_dict
+from weightspace.progress_lines import progress_bar
 from weightspace.zoo.manifest import MemberRecord, member_key
 from weightspace.zoo.recipe import check_config
-from weightspace.zoo.store import Zoo, member_checksum
+from weightspace.zoo.store import Zoo, json_normal, member_checksum
 from weightspace.zoo.workers import BACKENDS, open_pool
 
 INIT_MODES = ("independent", "shared")
@@ -143,11 +143,17 @@ def _train_missing(zoo: Zoo, family, arch: Architecture, train_cfg, seeds_per_ta
     payloads = [{"arch": arch.to_dict(), "family": family.to_dict(), "train": to_dict(train_cfg),
                  "jobs": [(j.task_id, j.seed) for j in chunk], "base": None if base_path is None else str(base_path)}
                 for chunk in chunks]
-    with _Progress(progress, len(plan), len(plan) - len(jobs)) as bar:
+    built = len(plan) - len(jobs)
+    label = "members" if built == 0 else f"members ({built} already built, resuming)"
+    with progress_bar(f"zoo {label}", quiet=not progress) as bar:
+        if bar is not None:
+            bar(built, len(plan))
         for chunk, result in zip(chunks, _in_plan_order(payloads, workers, backend, address)):
             records, tensors = _chunk_records(chunk, result, train_cfg, init_label)
             zoo.add(records, tensors)
-            bar.advance(len(chunk))
+            built += len(chunk)
+            if bar is not None:
+                bar(built, len(plan))
 
 
 def _check_training(arch: Architecture, family, train_cfg, init: str) -> None:
@@ -170,7 +176,7 @@ def _note_resume(zoo: Zoo, config: dict) -> None:
     old = zoo.card.get("config") or {}
     if zoo.card.get("kind") != "zoo" or "train" not in old:  # not made by build_zoo: nothing to compare
         return
-    new = _canon(config)
+    new = json_normal(config)
     for key in _FIXED_ON_RESUME:
         was, now = old.get(key), new[key]
         if was != now:
@@ -186,10 +192,6 @@ def _note_resume(zoo: Zoo, config: dict) -> None:
               "seeds_per_task": max(old.get("seeds_per_task", 1), new["seeds_per_task"]),
               "include_heldout": bool(old.get("include_heldout")) or new["include_heldout"]}
     zoo.update_card({**zoo.card, "config": merged, "resumed": [*zoo.card.get("resumed", []), current_command()]})
-
-
-def _canon(x: Any) -> Any:
-    return json.loads(json.dumps(x, sort_keys=True, default=str))
 
 
 # ----- shared initialisation ---------------------------------------------------------------
@@ -281,48 +283,3 @@ def _in_plan_order(payloads: list[dict], workers: int, backend: str = "local",
             while next_index in ready:
                 yield ready.pop(next_index)
                 next_index += 1
-
-
-class _Progress:
-    """Members built so far on stderr: a rich bar on a terminal, plain periodic lines off one
-    (progress_lines.PlainLines), nothing when disabled."""
-
-    def __init__(self, enabled: bool, total: int, done: int):
-        self.bar = self.lines = None
-        if not enabled:
-            return
-        from rich.console import Console
-
-        from weightspace.progress_lines import PlainLines, on_terminal
-
-        console = Console(stderr=True)
-        label = "members" if done == 0 else f"members ({done} already built, resuming)"
-        self.total, self.done = total, done
-        if not on_terminal(console):
-            self.lines = PlainLines(f"zoo {label}", console.file)
-            return
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-        self.bar = Progress(TextColumn("[bold]zoo[/bold] {task.description}"), BarColumn(), MofNCompleteColumn(),
-                            TimeElapsedColumn(), TimeRemainingColumn(), console=console)
-        self.task = self.bar.add_task(label, total=total, completed=done)
-
-    def __enter__(self) -> "_Progress":
-        if self.bar is not None:
-            self.bar.start()
-        if self.lines is not None:
-            self.lines.update(self.done, self.total)
-        return self
-
-    def advance(self, n: int) -> None:
-        if self.bar is not None:
-            self.bar.advance(self.task, n)
-        if self.lines is not None:
-            self.done += n
-            self.lines.update(self.done, self.total)
-
-    def __exit__(self, *exc) -> None:
-        if self.lines is not None:
-            self.lines.close()
-        if self.bar is not None:
-            self.bar.stop()

@@ -24,7 +24,6 @@ sidecar CSV/JSON with columns ``file, task_id, seed, step, test_acc, ...``; side
 from __future__ import annotations
 
 import csv
-import json
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -33,7 +32,7 @@ import numpy as np
 import torch
 
 from weightspace.errors import WeightspaceError
-from weightspace.io import load_safetensors
+from weightspace.io import load_safetensors, read_json
 from weightspace.spec import stack_members
 from weightspace.zoo.import_map import ImportMap, apply_import_map
 from weightspace.zoo.manifest import MemberRecord, member_key
@@ -114,10 +113,7 @@ def _load_folder(path: Path, note: Callable[[str], None]) -> dict[str, torch.Ten
         if (path / name).is_file():
             if not config.is_file():
                 raise WeightspaceError(f"{path} holds {name} but no adapter_config.json; copy the adapter's config beside it.")
-            try:
-                json.loads(config.read_text())
-            except json.JSONDecodeError:
-                raise WeightspaceError(f"{config} is not valid JSON.") from None
+            read_json(config, f"{config} is not valid JSON.")
             return load_checkpoint(path / name, note)
     if (path / "model.safetensors").is_file():
         return load_safetensors(path / "model.safetensors")[0]
@@ -186,10 +182,7 @@ def read_sidecar(path: str | Path) -> dict[str, dict[str, Any]]:
     if not path.is_file():
         raise WeightspaceError(f"sidecar {path} does not exist.")
     if path.suffix == ".json":
-        try:
-            data = json.loads(path.read_text())
-        except json.JSONDecodeError:
-            raise WeightspaceError(f"sidecar {path} is not valid JSON.") from None
+        data = read_json(path, f"sidecar {path} is not valid JSON.")
         if isinstance(data, dict):
             data = [{"file": k, **v} for k, v in data.items()]
         if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):

@@ -32,7 +32,7 @@ import torch
 from safetensors import safe_open
 
 from weightspace.errors import WeightspaceError
-from weightspace.io import atomic_write_json, file_sha256, save_safetensors
+from weightspace.io import atomic_write_json, file_sha256, read_json, save_safetensors
 from weightspace.nets import Architecture, arch_from_dict
 from weightspace.spec import WeightSpec
 from weightspace.zoo.manifest import Manifest, MemberRecord, member_key
@@ -55,7 +55,7 @@ def member_checksum(params: Mapping[str, torch.Tensor], spec: WeightSpec) -> str
     return h.hexdigest()
 
 
-def _json_normal(obj) -> object:
+def json_normal(obj) -> object:
     """Tuples become lists etc., so a dict compares equal to its JSON round trip."""
     return json.loads(json.dumps(obj, sort_keys=True, default=str))
 
@@ -84,7 +84,7 @@ class Zoo:
                 family = {k: v for k, v in family.items() if k != "data_fingerprint"}
             for what, mine, theirs in (("architecture", arch.to_dict(), zoo.arch.to_dict()),
                                        ("task family", family, zoo.family)):
-                if _json_normal(mine) != _json_normal(theirs):
+                if json_normal(mine) != json_normal(theirs):
                     raise WeightspaceError(
                         f"{path} already holds a zoo with a different {what} ({_short(theirs)}); "
                         "choose a new output directory or repeat the original settings to resume it."
@@ -110,10 +110,7 @@ class Zoo:
         meta_path = path / "zoo.json"
         if not meta_path.is_file():
             raise WeightspaceError(f"{path} is not a zoo (it has no zoo.json); build one with `weightspace zoo build --out {path}`.")
-        try:
-            meta = json.loads(meta_path.read_text())
-        except json.JSONDecodeError:
-            raise WeightspaceError(f"{meta_path} is not valid JSON; the zoo's description is damaged.") from None
+        meta = read_json(meta_path, f"{meta_path} is not valid JSON; the zoo's description is damaged.")
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
             raise WeightspaceError(f"{meta_path} does not describe a weightspace zoo.")
         if int(meta.get("version", 0)) > FORMAT_VERSION:
@@ -121,11 +118,9 @@ class Zoo:
         if not (path / "manifest.sqlite").is_file():
             raise WeightspaceError(f"{path} has no manifest.sqlite; the zoo's index is lost.")
         card_path = path / "card.json"
+        card = read_json(card_path, f"{card_path} is not valid JSON; the zoo's card is damaged.") if card_path.is_file() else {}
         try:
-            card = json.loads(card_path.read_text()) if card_path.is_file() else {}
             zoo = cls(path, meta, card)
-        except json.JSONDecodeError:
-            raise WeightspaceError(f"{card_path} is not valid JSON; the zoo's card is damaged.") from None
         except (KeyError, TypeError, ValueError) as e:
             raise WeightspaceError(f"{meta_path} is incomplete or malformed ({type(e).__name__}: {e}).") from None
         if zoo._try_lock():  # nobody is writing: safe to clear what a crashed writer left

@@ -64,11 +64,16 @@ def prepare(arch: Architecture, ids: torch.Tensor, cache: bool, model: BaseModel
     return Batchable(hidden, mask, arch.first_layer)
 
 
-def batch_logits(arch: Architecture, params: Mapping[str, torch.Tensor], data: Batchable, idx, model: BaseModel) -> torch.Tensor:
+def batch_embeddings(arch: Architecture, params: Mapping[str, torch.Tensor], data: Batchable, idx,
+                     model: BaseModel) -> torch.Tensor:
     x, mask = data.inputs[idx], data.mask[idx]
     if data.start is None:
-        return lora.logits(arch, params, x, model)
-    return lora.logits_from_hidden(arch, params, x, mask, start=data.start, model=model)
+        return lora.embeddings(arch, params, x, model)
+    return lora.embeddings_from_hidden(arch, params, x, mask, start=data.start, model=model)
+
+
+def batch_logits(arch: Architecture, params: Mapping[str, torch.Tensor], data: Batchable, idx, model: BaseModel) -> torch.Tensor:
+    return lora.head(params, batch_embeddings(arch, params, data, idx, model))
 
 
 def _batches(n: int, batch_size: int, steps: int, g: torch.Generator):
@@ -114,15 +119,8 @@ def embed(arch: Architecture, adapters: Mapping[str, torch.Tensor], ids: torch.T
     """(N, 384) adapted, normalised sentence embeddings of N inputs (the head is not read)."""
     model = model or base_model(arch.max_length)
     data = prepare(arch, ids, cache, model, hidden_cache)
-    embs = []
-    for s in range(0, ids.shape[0], batch):
-        idx = torch.arange(s, min(s + batch, ids.shape[0]))
-        x, mask = data.inputs[idx], data.mask[idx]
-        if data.start is None:
-            embs.append(lora.embeddings(arch, adapters, x, model))
-        else:
-            embs.append(lora.embeddings_from_hidden(arch, adapters, x, mask, start=data.start, model=model))
-    return torch.cat(embs)
+    return torch.cat([batch_embeddings(arch, adapters, data, torch.arange(s, min(s + batch, ids.shape[0])), model)
+                      for s in range(0, ids.shape[0], batch)])
 
 
 @torch.no_grad()
