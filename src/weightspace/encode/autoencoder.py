@@ -21,15 +21,11 @@ from weightspace.training_loop import adamw_cosine, train
 class AELatent(nn.Module):
     def __init__(self, in_dim: int, dim: int = 32, hidden: int = 256):
         super().__init__()
-        self.in_dim, self._dim, self.hidden = int(in_dim), int(dim), int(hidden)
-        self.encoder = mlp([self.in_dim, self.hidden, self.hidden, self._dim])
-        self.decoder = mlp([self._dim, self.hidden, self.hidden, self.in_dim])
-        self.register_buffer("z_mean", torch.zeros(self._dim))
-        self.register_buffer("z_std", torch.ones(self._dim))
-
-    @property
-    def dim(self) -> int:
-        return self._dim
+        self.in_dim, self.dim, self.hidden = int(in_dim), int(dim), int(hidden)
+        self.encoder = mlp([self.in_dim, self.hidden, self.hidden, self.dim])
+        self.decoder = mlp([self.dim, self.hidden, self.hidden, self.in_dim])
+        self.register_buffer("z_mean", torch.zeros(self.dim))
+        self.register_buffer("z_std", torch.ones(self.dim))
 
     @classmethod
     def fit(cls, flat: torch.Tensor, dim: int = 32, hidden: int = 256, steps: int = 2000, lr: float = 1e-3,

@@ -84,14 +84,12 @@ class WeightCodec:
     @classmethod
     def from_state(cls, spec: WeightSpec, config: Mapping, state: Mapping[str, torch.Tensor]) -> "WeightCodec":
         norm = TensorNormalizer.from_state(spec, substate(state, "norm."))
-        lat_cfg = config["latent"]
+        lat_cfg, lat_state = config["latent"], substate(state, "latent.")
         kind = lat_cfg["type"]
-        if kind == "pca":
-            lat = PCALatent.from_state(lat_cfg, substate(state, "latent."))
-        elif kind == "ae":
-            lat = AELatent.from_state(lat_cfg, substate(state, "latent."))
+        if kind in ("pca", "ae"):
+            lat = {"pca": PCALatent, "ae": AELatent}[kind].from_state(lat_cfg, lat_state)
         elif kind == "lowrank":
-            lat = LowRankLatent.from_state(spec, lat_cfg, substate(state, "latent."))
+            lat = LowRankLatent.from_state(spec, lat_cfg, lat_state)
         elif kind == "none":
             lat = None
         else:

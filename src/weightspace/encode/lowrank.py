@@ -45,12 +45,8 @@ class LowRankLatent:
                 self.parts.append(("vector", offset, t.numel, 1, 0))
                 z += t.numel
             offset += t.numel
-        self._dim = z
+        self.dim = z
         self._raw_base, self._raw_base_of = {}, None  # the base denormalised, per normaliser (decode_weights)
-
-    @property
-    def dim(self) -> int:
-        return self._dim
 
     @classmethod
     def fit(cls, spec: WeightSpec, flat: torch.Tensor, rank: int) -> "LowRankLatent":

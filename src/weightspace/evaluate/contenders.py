@@ -25,13 +25,9 @@ from typing import Any, Mapping
 FEWSHOT_KINDS = ("generator", "retrieval", "memorization", "merging", "multitask", "majority", "fewshot")
 
 
-def _finetune_info(e: Mapping[str, Any]) -> Mapping[str, Any]:
-    return e.get("info") or {}
-
-
 def is_support_finetune(e: Mapping[str, Any]) -> bool:
     """Fine-tuning on the support set for at least one step (k = 0 is its start)."""
-    info = _finetune_info(e)
+    info = e.get("info") or {}
     if e.get("kind") != "finetune" or info.get("data") != "support":
         return False
     return bool(info.get("tuned")) or int(info.get("steps", 0)) > 0  # tuned: steps chosen per task
@@ -50,11 +46,11 @@ def fewshot_baselines(entries: Mapping[str, Mapping[str, Any]]) -> dict[str, Map
     """Training on the support set without a generator: what a generator must beat."""
     gens = generator_keys(entries)
     return {k: e for k, e in entries.items()
-            if e.get("kind") == "fewshot" or (is_support_finetune(e) and _finetune_info(e).get("start") not in gens)}
+            if e.get("kind") == "fewshot" or (is_support_finetune(e) and (e.get("info") or {}).get("start") not in gens)}
 
 
 def is_generate_then_finetune(e: Mapping[str, Any], gens: set[str]) -> bool:
-    return is_support_finetune(e) and _finetune_info(e).get("start") in gens
+    return is_support_finetune(e) and (e.get("info") or {}).get("start") in gens
 
 
 def contender_group(e: Mapping[str, Any], gens: set[str]) -> str:

@@ -52,9 +52,8 @@ class ZooContext:
     def descriptor_of(self, task: Task) -> torch.Tensor:
         return descriptor_features(self.family, task.task_id, task.descriptor)
 
-    def member(self, i: int, framed: bool = False) -> dict[str, torch.Tensor]:
-        source = self.framed if framed else self.params
-        return {n: source[n][i] for n in self.spec.names}
+    def member(self, i: int) -> dict[str, torch.Tensor]:
+        return {n: self.params[n][i] for n in self.spec.names}
 
     @property
     def zoo_nn_dist_median(self) -> float:

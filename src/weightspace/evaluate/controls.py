@@ -91,10 +91,6 @@ def random_string(length: int, seed: int) -> str:
     return "".join(chars)
 
 
-def string_seed(seed: int, task_id: str) -> int:
-    return int.from_bytes(hashlib.sha256(f"random-string:{seed}:{task_id}".encode()).digest()[:8], "little")
-
-
 def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
     return a.shape == b.shape and torch.equal(a, b)
 
@@ -122,7 +118,8 @@ def random_string_conditions(ctx: ZooContext, gen, seed: int, own: Sequence[torc
         text = getattr(task, "description", None)
         if not isinstance(text, str) or not text.strip():
             return None
-        fake = random_string(len(text), string_seed(seed, task.task_id))
+        digest = hashlib.sha256(f"random-string:{seed}:{task.task_id}".encode()).digest()
+        fake = random_string(len(text), int.from_bytes(digest[:8], "little"))
         code = gen.encode_condition(dataclasses.replace(task, description=fake))
         changed = changed or not _same(code, real)
         conditions.append(code)
@@ -134,12 +131,11 @@ def control_methods(ctx: ZooContext, gen, name: str, modes: Sequence[str] = ("ce
     """The ``shuffled`` and ``random-string`` controls of a conditional generator, in each of
     ``control_modes(modes)``; [] for a generator told nothing or a single held-out task."""
     kind, _ = condition_name(gen)
-    n = len(ctx.tasks)
     if not is_conditional(gen):
         return []
     own = [gen.encode_condition(task) for task in ctx.tasks]
     controls: dict[str, tuple[list[torch.Tensor], dict[str, Any]]] = {}
-    if n >= 2:
+    if len(ctx.tasks) >= 2:
         partners = shuffle_partners(own)
         controls["shuffled"] = ([own[j] for j in partners], {"partners": [ctx.tasks[j].task_id for j in partners]})
     strings = random_string_conditions(ctx, gen, seed, own)
@@ -209,24 +205,20 @@ def control_margins(entries: Mapping[str, Mapping[str, Any]], none_of: Mapping[s
     """``overall.controls[GEN][CONTROL]``: for every generator mode key with a control in the same
     mode, its margin over that control (points, mean over tasks) with a paired bootstrap 95%
     interval over tasks. ``none_of`` maps a generator's evaluation name to its told-nothing twin's."""
-    out: dict[str, dict[str, Any]] = {}
+    pairs = []  # (generator key, control, control key): every ablation, then every told-nothing twin
     for key, e in entries.items():
-        if e.get("kind") != "ablation" or (e.get("info") or {}).get("control") not in CONTROLS:
-            continue
-        info = e["info"]
-        gen_key = info.get("generator_key") or mode_key(info["generator"], info.get("mode", "central"))
-        if gen_key in entries:
-            margin = _margin(entries[gen_key], key, e)
-            if margin is not None:
-                out.setdefault(gen_key, {})[info["control"]] = margin
+        info = e.get("info") or {}
+        if e.get("kind") == "ablation" and info.get("control") in CONTROLS:
+            gen_key = info.get("generator_key") or mode_key(info["generator"], info.get("mode", "central"))
+            pairs.append((gen_key, info["control"], key))
     for key, e in entries.items():
         info = e.get("info") or {}
         twin = none_of.get(info.get("name")) if e.get("kind") == "generator" else None
-        if twin is None:
-            continue
-        twin_key = mode_key(twin, info.get("mode", "sample"))
-        if twin_key in entries:
-            margin = _margin(e, twin_key, entries[twin_key])
-            if margin is not None:
-                out.setdefault(key, {})["none"] = margin
+        if twin is not None:
+            pairs.append((key, "none", mode_key(twin, info.get("mode", "sample"))))
+    out: dict[str, dict[str, Any]] = {}
+    for gen_key, control, key in pairs:
+        margin = _margin(entries[gen_key], key, entries[key]) if gen_key in entries and key in entries else None
+        if margin is not None:
+            out.setdefault(gen_key, {})[control] = margin
     return {k: {c: v[c] for c in CONTROLS if c in v} for k, v in out.items()}

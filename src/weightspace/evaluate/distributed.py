@@ -85,8 +85,10 @@ def finetune_tasks(job: FinetuneJob, data: Sequence[str] = DATA, pool=None, slot
                                     keep=job.keep, seed=job.seed, progress=tick)
         return runs
     payloads, owners = [], []
+    # One wave: with S slots and two sources, S/2 chunks each; fewer, larger chunks vectorise better.
+    per_source = max(1, round(slots / len(data)))
     for source in data:
-        for chunk in _chunks(len(job.tasks), _chunks_per_source(slots, len(data))):
+        for chunk in _chunks(len(job.tasks), per_source):
             payloads.append(_payload(job, source, chunk))
             owners.append((source, chunk))
     tick = None if progress is None else (lambda done, n: progress(done * total // max(n, 1), total))
@@ -121,11 +123,6 @@ def _payload(job: FinetuneJob, source: str, chunk: range) -> dict:
             "init": {n: v[chunk.start:chunk.stop].detach().contiguous().numpy() for n, v in job.init.items()},
             "finetune": to_dict(replace(job.cfg, batch_size=batch)), "steps": job.steps, "keep": list(job.keep),
             "eval_every": job.eval_every, "seed": job.seed}
-
-
-def _chunks_per_source(slots: int, sources: int) -> int:
-    # One wave: with S slots and two sources, S/2 chunks each; fewer, larger chunks vectorise better.
-    return max(1, round(slots / sources))
 
 
 def _chunks(n: int, parts: int) -> list[range]:

@@ -103,11 +103,9 @@ def task_features(arch, body: Mapping[str, torch.Tensor], task) -> tuple[torch.T
     return torch.cat(feats), torch.cat([task.y_train, task.y_test])
 
 
-def body_hash(weights: Mapping[str, torch.Tensor], skip: Sequence[str] = ()) -> str:
+def body_hash(weights: Mapping[str, torch.Tensor]) -> str:
     h = hashlib.sha256()
     for name in sorted(weights):
-        if name in skip:
-            continue
         t = weights[name].detach().contiguous().float()
         h.update(name.encode())
         h.update(str(tuple(t.shape)).encode())

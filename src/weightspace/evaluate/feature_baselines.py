@@ -75,13 +75,9 @@ def probe_method(ctx, frozen: Weights | None) -> list[Method]:
     return [method]
 
 
-def support_seed(seed: int, task_id: str) -> int:
+def support_fit_method(ctx, seed: int) -> list[Method]:
     from weightspace.zoo.build import member_seed
 
-    return member_seed(seed, "support:" + task_id, 0)
-
-
-def support_fit_method(ctx, seed: int) -> list[Method]:
     trainer = ctx.arch.member_trainer
     if trainer is None:
         return []
@@ -91,7 +87,7 @@ def support_fit_method(ctx, seed: int) -> list[Method]:
                     f"({cfg.steps} steps, batch {cfg.batch_size}, lr {cfg.lr:g}, head lr {cfg.head_lr:g}), seeded per task",
                     info={"steps": cfg.steps, "seeds": []})
     for task in ctx.tasks:
-        task_seed = support_seed(seed, task.task_id)
+        task_seed = member_seed(seed, "support:" + task.task_id, 0)
         method.add_timed(lambda: trainer.fit(ctx.arch, task.support_x, task.support_y, task_seed, cfg))
         method.info["seeds"].append(task_seed)
     return [method]

@@ -119,7 +119,6 @@ def tuned_finetune_method(ctx: ZooContext, start: Method, start_name: str, cfg: 
                      "chosen_steps_median": float(torch.tensor([float(c.steps) for c in run.choices]).median()),
                      "examples_per_step": run.examples_per_step})
     for t, c in enumerate(run.choices):
-        base = start.flops[t]
-        flops = (base or 0.0) + training_flops(ctx.n_params, c.steps_run * run.examples_per_step)
+        flops = (start.flops[t] or 0.0) + training_flops(ctx.n_params, c.steps_run * run.examples_per_step)
         m.add({n: run.weights[n][t] for n in ctx.spec.names}, start.seconds[t] + c.steps_run * per_step["support"], flops)
     return m

@@ -28,15 +28,14 @@ def _mean(values) -> float | None:
 
 
 def method_entry(ctx: ZooContext, m: Method, s: Scores, ref: Scores, zoo_nn_median: float) -> dict[str, Any]:
-    ref_acc, ref_bal_acc = ref.acc, ref.bal_acc
-    ratio = s.acc / ref_acc.clamp_min(1e-12)
+    ratio = s.acc / ref.acc.clamp_min(1e-12)
     dist_mean = float(s.nn_dist.mean())
     return {
         "key": m.key, "kind": m.kind, "label": m.label, "description": m.description,
         "acc_mean": float(s.acc.mean()),
         "acc_std": float(s.acc.std()) if s.acc.numel() > 1 else 0.0,
         "balanced_acc_mean": float(s.bal_acc.mean()),
-        "balanced_acc_ratio_to_trained": float((s.bal_acc / ref_bal_acc.clamp_min(1e-12)).mean()),
+        "balanced_acc_ratio_to_trained": float((s.bal_acc / ref.bal_acc.clamp_min(1e-12)).mean()),
         "acc_ratio_to_trained": float(ratio.mean()),
         "novelty_iou_max_mean": float(s.iou_max.mean()),
         "nn_aligned_dist_mean": dist_mean,

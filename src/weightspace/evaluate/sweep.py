@@ -38,17 +38,12 @@ def zoo_task_order(zoo: Zoo) -> list[str]:
     """The source's zoo tasks in the family's own order (descriptor order for a sweep of angles)."""
     from weightspace.tasks import family_from_dict
 
-    present = {r.task_id for r in zoo.records(final_only=True, split="zoo")}
+    stored = dict.fromkeys(r.task_id for r in zoo.records(final_only=True, split="zoo"))  # ordered, unique
     try:
-        order = [t for t in family_from_dict(zoo.family).zoo_task_ids() if t in present]
+        order = [t for t in family_from_dict(zoo.family).zoo_task_ids() if t in stored]
     except WeightspaceError:  # an imported zoo's family may not be rebuildable: keep stored order
         order = []
-    seen = set(order)
-    for r in zoo.records(final_only=True, split="zoo"):
-        if r.task_id not in seen:
-            order.append(r.task_id)
-            seen.add(r.task_id)
-    return order
+    return list(dict.fromkeys([*order, *stored]))  # then any stored task the family did not list
 
 
 def evenly_spaced(items: Sequence[str], n: int) -> list[str]:
@@ -157,9 +152,8 @@ def run_sweep(zoo_dir: str | Path, sizes: Sequence[int], out_dir: str | Path, ge
         run = out / f"size-{n}"
         if console is not None:
             console.rule(f"[bold]zoo of {n} tasks[/bold]")
-        sub = subset_zoo(zoo_dir, run / "zoo", n)
-        members = len(sub)
-        sub.close()
+        with subset_zoo(zoo_dir, run / "zoo", n) as sub:
+            members = len(sub)
         gen_dir, fit_seconds = run / "generator", None
         if not (gen_dir / "config.json").is_file():
             fit_seconds = fit_and_save(run / "zoo", gen_dir, generator, condition, {"seed": seed, **options})

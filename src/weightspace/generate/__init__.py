@@ -12,12 +12,12 @@ from weightspace.generate.diffusion import DiffusionGenerator
 from weightspace.generate.flow import FlowGenerator
 from weightspace.generate.hypernet import HypernetGenerator
 from weightspace.generate.pca_gaussian import PCAGaussianGenerator
-from weightspace.generate.registry import GENERATORS, list_generators, load_generator, make_generator, register
+from weightspace.generate.registry import GENERATORS, load_generator, make_generator, register
 from weightspace.generate.sampling import Generated, generate_weights, support_scores
 from weightspace.generate.tokens_scale import TokenFlowGenerator
 
 __all__ = [
-    "Generator", "ZooData", "GENERATORS", "register", "make_generator", "load_generator", "list_generators",
+    "Generator", "ZooData", "GENERATORS", "register", "make_generator", "load_generator",
     "generate_weights", "support_scores", "Generated", "zoo_data", "PCAGaussianGenerator", "HypernetGenerator",
     "FlowGenerator", "DiffusionGenerator", "TokenFlowGenerator",
 ]

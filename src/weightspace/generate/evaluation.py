@@ -51,16 +51,6 @@ def central_with_head(gen: Generator, task: Task, seed: int = 0) -> dict[str, to
 
 
 @torch.no_grad()
-def generated_head_accuracy(gen: Generator, tasks: Sequence[Task], seed: int = 0) -> torch.Tensor:
-    """(T,) test accuracy of each task's central output with a refitted head (``central_with_head``)."""
-    out = []
-    for i, t in enumerate(tasks):
-        fitted = central_with_head(gen, t, seed + i)
-        out.append(test_accuracy(gen.arch, {k: v[None] for k, v in fitted.items()}, t)[0])
-    return torch.stack(out)
-
-
-@torch.no_grad()
 def retrieval_accuracy(arch: Architecture, zoo_params: Mapping[str, torch.Tensor], tasks: Sequence[Task]) -> torch.Tensor:
     """(T,) test accuracy of the zoo member with the lowest loss on each task's support set."""
     out = []
@@ -88,16 +78,19 @@ def reference_accuracy(zoo, tasks: Sequence[Task]) -> torch.Tensor | None:
 
 def heldout_summary(gen: Generator, zoo) -> dict:
     """Mean held-out test accuracy of deterministic samples, of references and their ratio."""
-    from weightspace.generate.zoo_data import heldout_tasks
+    from weightspace.tasks import family_from_dict
 
-    tasks = heldout_tasks(zoo)
+    family = family_from_dict(zoo.family)
+    tasks = [family.task(t) for t in family.heldout_task_ids()]  # never trained on by zoo members
     if not tasks:
         return {}
     acc = generated_accuracy(gen, tasks)
     ref = reference_accuracy(zoo, tasks)
     out = {"tasks": len(tasks), "generated_acc_mean": float(acc.mean()), "reference_acc_mean": None}
     if gen.arch.head_refit:  # heads are label-specific: how the weights are used
-        out["generated_head_acc_mean"] = float(generated_head_accuracy(gen, tasks).mean())
+        heads = [test_accuracy(gen.arch, {k: v[None] for k, v in central_with_head(gen, t, i).items()}, t)[0]
+                 for i, t in enumerate(tasks)]  # each task's central output with its head refitted
+        out["generated_head_acc_mean"] = float(torch.stack(heads).mean())
     if ref is not None:
         out.update(reference_acc_mean=float(ref.mean()), ratio_mean=float((acc / ref).mean()))
     return out

@@ -57,11 +57,8 @@ class PCAGaussianGenerator(Generator):
         if progress:
             progress(1, 1)
 
-    def predict_mean(self, cond: torch.Tensor) -> torch.Tensor:
-        return torch.cat([cond, torch.ones(len(cond), 1)], dim=1) @ self.weight
-
     def _sample_latent(self, cond, g, deterministic):
-        mean = self.predict_mean(cond)
+        mean = torch.cat([cond, torch.ones(len(cond), 1)], dim=1) @ self.weight
         if deterministic or self.config.noise_scale == 0:
             return mean
         eps = torch.randn(mean.shape, generator=g)

@@ -26,8 +26,3 @@ def load_generator(path: str | Path) -> Generator:
     if name not in GENERATORS:
         raise WeightspaceError(f"{path} holds a generator of unknown type {name!r}; known: {', '.join(sorted(GENERATORS))}.")
     return GENERATORS[name].load(path)
-
-
-def list_generators() -> list[tuple[str, str]]:
-    """(name, paper) of every registered generator, for `--help` listings and reports."""
-    return [(e.name, e.paper) for e in sorted(GENERATORS.entries(), key=lambda e: e.name)]

@@ -63,19 +63,15 @@ class TrainSpec:
         return GENERATORS[self.generator](self.config)
 
 
-def should_align(align: str, init: str, gen) -> bool:
-    if align not in ALIGN_MODES:
-        raise WeightspaceError(f"--align must be one of {', '.join(ALIGN_MODES)}, not {align!r}.")
-    return align == "yes" or (align == "auto" and init == "independent" and gen.wants_alignment)
-
-
 def prepare(spec: TrainSpec, zoo, align: str = "auto", progress=None):
     """The generator to fit, its training data, and the facts a card records."""
     from weightspace.generate import zoo_data
 
     gen = spec.build()
     init = zoo_data.zoo_init_kind(zoo.records(final_only=True, split="zoo"))
-    aligned = should_align(align, init, gen)
+    if align not in ALIGN_MODES:
+        raise WeightspaceError(f"--align must be one of {', '.join(ALIGN_MODES)}, not {align!r}.")
+    aligned = align == "yes" or (align == "auto" and init == "independent" and gen.wants_alignment)
     data = zoo_data.from_zoo(zoo, spec.condition, align=aligned, progress=progress,
                              condition_options=spec.condition_options)
     return gen, data, {"zoo": str(zoo.path), "zoo_init": init, "aligned": aligned}

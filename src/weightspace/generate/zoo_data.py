@@ -68,11 +68,3 @@ def from_zoo(zoo, condition: str = "support", align: bool = False, condition_opt
         params = common_frame(zoo.spec, params, True, progress=progress, arch=zoo.arch)
     source = {"zoo": str(zoo.path), "init": zoo_init_kind(records), "family": family.to_dict()}
     return from_params(zoo.arch, params, tasks, condition, family, condition_options, aligned=align, source=source)
-
-
-def heldout_tasks(zoo) -> list[Task]:
-    """The zoo family's held-out tasks (never trained on by zoo members)."""
-    from weightspace.tasks import family_from_dict
-
-    family = family_from_dict(zoo.family)
-    return [family.task(t) for t in family.heldout_task_ids()]

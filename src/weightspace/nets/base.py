@@ -137,21 +137,16 @@ class Architecture:
             raise WeightspaceError(f"unknown init scheme {scheme!r}; choose one of {', '.join(INIT_SCHEMES)}.")
         g = torch.Generator().manual_seed(int(seed))
         spec = self.spec()
-        fan_in = self._fan_in()
         params = {}
-        for t in spec.tensors:
-            kind = self._tensor_kind(t.name)
-            if kind == "norm_weight":
-                params[t.name] = torch.ones(t.shape)
+        for t in spec.tensors:  # tensors are named "<layer>.weight" / "<layer>.bias"; norm layers "norm..."
+            if t.name.startswith("norm"):
+                params[t.name] = (torch.ones if t.name.endswith("weight") else torch.zeros)(t.shape)
                 continue
-            if kind == "norm_bias":
-                params[t.name] = torch.zeros(t.shape)
-                continue
-            fi = fan_in[t.name]
+            fi = math.prod(spec.shapes[t.name.rsplit(".", 1)[0] + ".weight"][1:])  # fan-in of the layer
             if scheme == "uniform":
                 bound = 1.0 / math.sqrt(fi)
                 params[t.name] = (torch.rand(t.shape, generator=g) * 2 - 1) * bound
-            elif kind == "bias":
+            elif not t.name.endswith("weight"):  # a bias
                 params[t.name] = torch.zeros(t.shape)
             else:
                 fo = t.shape[0] * math.prod(t.shape[2:])
@@ -162,20 +157,6 @@ class Architecture:
     def init_params_stacked(self, seeds, scheme: str = "uniform") -> dict[str, torch.Tensor]:
         members = [self.init_params(s, scheme) for s in seeds]
         return stack_members(members, self.spec())
-
-    # Architectures say which tensors are weights, biases and norm parameters, and fan-ins.
-    def _tensor_kind(self, name: str) -> str:
-        if name.startswith("norm"):
-            return "norm_weight" if name.endswith("weight") else "norm_bias"
-        return "weight" if name.endswith("weight") else "bias"
-
-    def _fan_in(self) -> dict[str, int]:
-        spec = self.spec()
-        out = {}
-        for t in spec.tensors:
-            w = spec.shapes[t.name.rsplit(".", 1)[0] + ".weight"]
-            out[t.name] = math.prod(w[1:])
-        return out
 
 
 def load_module(arch: Architecture, params: Mapping[str, torch.Tensor]) -> nn.Module:

@@ -206,10 +206,9 @@ def weight_space_map(results: Mapping[str, Any]) -> Figure | None:
     xy = np.asarray(wm["zoo"]["xy"], dtype=float)
     desc = np.asarray(wm["zoo"].get("descriptor") or [[0.0]] * len(xy), dtype=float).reshape(len(xy), -1)
     degrees = angle_degrees(desc)
-    if degrees is not None:
-        colour_by(ax, fig, xy, degrees, True, "task: rotation angle (degrees)", s=16, alpha=0.8, label="zoo members")
-    else:
-        colour_by(ax, fig, xy, desc[:, 0], False, "task descriptor (first value)", s=16, alpha=0.8, label="zoo members")
+    angle = degrees is not None
+    colour_by(ax, fig, xy, degrees if angle else desc[:, 0], angle,
+              "task: rotation angle (degrees)" if angle else "task descriptor (first value)", s=16, alpha=0.8, label="zoo members")
     styles = {"reference": ("black", "*", 90), "retrieval": ("tab:blue", "s", 30)}
     ref = np.asarray(wm["methods"].get("reference", []), dtype=float)
     methods = results.get("methods", {})

@@ -48,9 +48,8 @@ def _unit_slices(params, g: PermGroup, stacked: bool) -> torch.Tensor:
 def normalize_relu_scale(params: Mapping[str, torch.Tensor], spec: WeightSpec, stacked: bool = False) -> dict:
     """Unit-norm out slices for every scale-invariant unit; same function (dead units left alone)."""
     out = dict(params)
-    groups = {g.name: g for g in spec.groups}
     for name in group_order(spec):
-        g = groups[name]
+        g = spec.group(name)
         if not g.scale_invariant:
             continue
         norm = _unit_slices(out, g, stacked).norm(dim=-1)
@@ -91,9 +90,8 @@ def sorting_permutation(keys: torch.Tensor, blocks: int = 1) -> torch.Tensor:
 def canonical_order(params: Mapping[str, torch.Tensor], spec: WeightSpec, stacked: bool = False, key: str = "norm") -> dict:
     """Units of every group sorted (per member) by ``key``, input to output."""
     out = dict(params)
-    groups = {g.name: g for g in spec.groups}
     for name in group_order(spec):
-        g = groups[name]
+        g = spec.group(name)
         perm = sorting_permutation(unit_keys(out, g, stacked, key), g.blocks)
         out = apply_permutation(out, spec, {name: perm}, stacked=stacked)
     return out

@@ -92,14 +92,10 @@ def _check_perm(g: PermGroup, perm: torch.Tensor, stacked: bool, members: int | 
         raise WeightspaceError(f"permutation for group {g.name} covers {perm.shape[0]} members, the weights stack {members}.")
 
 
-def _members(params: Params, spec: WeightSpec, stacked: bool) -> int | None:
-    return params[spec.names[0]].shape[0] if stacked else None
-
-
 def apply_permutation(params: Params, spec: WeightSpec, perms: Mapping[str, torch.Tensor],
                       stacked: bool = False) -> dict[str, torch.Tensor]:
     """Permute hidden units of one member (or of every member of a stack): same function."""
-    m = _members(params, spec, stacked)
+    m = params[spec.names[0]].shape[0] if stacked else None
     out = dict(params)
     for g in spec.groups:
         if g.name not in perms:

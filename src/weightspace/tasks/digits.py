@@ -22,7 +22,7 @@ import torch
 
 from weightspace.tasks.registry import register_family
 from weightspace.tasks.subsets import ClassSubsetFamily, SubsetsConfig
-from weightspace.tasks.transforms import STREAM_DATA, AngleConfig, AngleFamily, TaskCache, rng_for, rotate_images
+from weightspace.tasks.transforms import STREAM_DATA, AngleConfig, AngleFamily, TaskCache, rng_for
 
 PAD = 1  # 8x8 -> 10x10: the 8x8 diagonal (11.3 px) nearly fits, and 100 inputs keep the MLP small
 TEST_FRACTION = 1 / 3
@@ -59,9 +59,6 @@ class DigitsRotate(AngleFamily):
 
     def _base(self):
         return digits_base(self.cfg.seed)
-
-    def _transform(self, x: np.ndarray, angle: float) -> np.ndarray:
-        return rotate_images(x, angle)
 
 
 @register_family("digits-subsets", pretty="handwritten digit class subsets",

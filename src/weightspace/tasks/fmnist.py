@@ -26,7 +26,6 @@ from weightspace.tasks.transforms import (
     AngleFamily,
     TaskCache,
     rng_for,
-    rotate_images,
 )
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -107,9 +106,6 @@ class FMNISTRotate(AngleFamily):
 
     def _base(self):
         return tuple(t.numpy() for t in _load(self.cfg))
-
-    def _transform(self, x: np.ndarray, angle: float) -> np.ndarray:
-        return rotate_images(x, angle)
 
 
 @dataclass

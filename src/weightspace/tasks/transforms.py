@@ -148,8 +148,9 @@ class AngleFamily(TaskFamily):
     Subclasses set ``name``, ``id_prefix``, ``input_shape``, ``n_classes``, ``cache``,
     ``data_phrase``, ``transform_phrase`` and ``config_class`` (AngleConfig or a subclass), and
     implement ``_base()`` (x_train, y_train,
-    x_test, y_test as numpy in the final input shape, shared by all tasks) and
-    ``_transform(x, angle)``.
+    x_test, y_test as numpy in the final input shape, shared by all tasks); a family whose
+    transform is not an image rotation (the default, matching ``id_prefix`` "rot" and
+    ``transform_phrase``) also overrides ``_transform(x, angle)``.
     """
 
     id_prefix: str = "rot"
@@ -256,5 +257,5 @@ class AngleFamily(TaskFamily):
     def _base(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - interface
         raise NotImplementedError
 
-    def _transform(self, x: np.ndarray, angle: float) -> np.ndarray:  # pragma: no cover - interface
-        raise NotImplementedError
+    def _transform(self, x: np.ndarray, angle: float) -> np.ndarray:
+        return rotate_images(x, angle)

@@ -151,10 +151,8 @@ def _exit_when_gone(owner: int) -> None:
         time.sleep(OWNER_POLL_SECONDS)
         try:
             os.kill(owner, 0)
-        except ProcessLookupError:
-            os._exit(1)
-        except PermissionError:  # the pid now belongs to another user's process: the owner is gone
-            os._exit(1)
+        except (ProcessLookupError, PermissionError):  # PermissionError: the pid now belongs to another user's process
+            os._exit(1)  # either way the owner is gone
 
 
 def _context():

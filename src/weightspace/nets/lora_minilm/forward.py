@@ -55,12 +55,6 @@ def used_width(mask: torch.Tensor) -> int:
     return int(mask.sum(-1).max().item()) if mask.numel() else 1
 
 
-def _trim(hidden: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Drop padding columns that no row of this batch uses (batches of short sentences run faster)."""
-    width = used_width(mask)
-    return hidden[:, :width], mask[:, :width]
-
-
 def embeddings_from_hidden(arch: Architecture, params: Mapping[str, torch.Tensor], hidden: torch.Tensor,
                            mask: torch.Tensor, start: int | None = None, model: BaseModel | None = None,
                            trim: bool = True) -> torch.Tensor:
@@ -70,8 +64,9 @@ def embeddings_from_hidden(arch: Architecture, params: Mapping[str, torch.Tensor
     start = arch.first_layer if start is None else start
     if start > arch.first_layer:
         raise ValueError(f"activations entering layer {start} are past the first adapted layer {arch.first_layer}")
-    if trim:
-        hidden, mask = _trim(hidden, mask)
+    if trim:  # drop padding columns that no row of this batch uses (batches of short sentences run faster)
+        width = used_width(mask)
+        hidden, mask = hidden[:, :width], mask[:, :width]
     h = model.run_layers(hidden, mask, start, model.n_layers, weights=layer_weights(arch, params, model))
     return mean_pool(h, mask)
 

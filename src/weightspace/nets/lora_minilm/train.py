@@ -72,10 +72,6 @@ def batch_embeddings(arch: Architecture, params: Mapping[str, torch.Tensor], dat
     return lora.embeddings_from_hidden(arch, params, x, mask, start=data.start, model=model)
 
 
-def batch_logits(arch: Architecture, params: Mapping[str, torch.Tensor], data: Batchable, idx, model: BaseModel) -> torch.Tensor:
-    return lora.head(params, batch_embeddings(arch, params, data, idx, model))
-
-
 def _batches(n: int, batch_size: int, steps: int, g: torch.Generator):
     """``steps`` index batches drawn epoch by epoch from seeded permutations."""
     order = torch.empty(0, dtype=torch.long)
@@ -107,7 +103,7 @@ def train_lora(arch: Architecture, ids: torch.Tensor, y: torch.Tensor, seed: int
 
     def cross_entropy(step: int) -> torch.Tensor:
         idx = next(batches)
-        return nn.functional.cross_entropy(batch_logits(arch, params, data, idx, model), y[idx])
+        return nn.functional.cross_entropy(lora.head(params, batch_embeddings(arch, params, data, idx, model)), y[idx])
 
     train(TrainState(adapter + head, opt), cross_entropy, cfg.steps)
     return {k: v.detach() for k, v in params.items()}, time.perf_counter() - t0
