@@ -15,7 +15,10 @@ By default the tasks are the zoo's held-out members (those with a full-data refe
 reference averaged over the tasks that have one. ``--out DIR`` saves the fitted generator there
 (and loads it instead of fitting when DIR holds one). For the text-description condition it also
 prints the two description controls: each task's adapter generated from another held-out task's
-description (shuffled) and from a seeded random string of the same length.
+description (shuffled) and from a seeded random string of the same length, each as a margin with
+a paired bootstrap interval over tasks. ``--scores FILE`` writes every task's figures as JSON, and
+``--pair FILE`` prints the margin over another run's scores on the same tasks (e.g. the same
+generator fitted with condition none: the third control).
 """
 
 from __future__ import annotations
@@ -39,12 +42,16 @@ def main(argv: list[str]) -> None:
     from weightspace.tasks import family_from_dict
     from weightspace.zoo.store import Zoo
 
+    from weightspace.evaluate.intervals import paired_bootstrap
+
     every = "--all-heldout" in argv
     argv = [a for a in argv if a != "--all-heldout"]
-    out = None
-    if "--out" in argv:
-        i = argv.index("--out")
-        out, argv = Path(argv[i + 1]), argv[:i] + argv[i + 2:]
+    paths = {}
+    for flag in ("--out", "--scores", "--pair"):
+        if flag in argv:
+            i = argv.index(flag)
+            paths[flag], argv = Path(argv[i + 1]), argv[:i] + argv[i + 2:]
+    out = paths.get("--out")
     zoo_dir, generator, condition, *items = argv
     torch.set_num_threads(1)
     zoo = Zoo.open(zoo_dir)
@@ -87,9 +94,32 @@ def main(argv: list[str]) -> None:
     print(f"{generator} / {condition} {' '.join(items)} on {zoo_dir}: {len(own)} held-out tasks")
     print(f"  generated: {statistics.fmean(own):.4f}   +head: {statistics.fmean(fitted):.4f}   "
           f"probe: {statistics.fmean(probe):.4f}   full-data reference ({len(ref)} tasks): {statistics.fmean(ref):.4f}")
+    kind_of = getattr(family, "heldout_kind", None)
+    if kind_of is not None:
+        for kind in sorted({kind_of(t) for t in ids}):
+            pick = [a for a, t in zip(own, ids) if kind_of(t) == kind]
+            print(f"  held out by {kind}: generated {statistics.fmean(pick):.4f} ({len(pick)} tasks)")
+
+    def margin(name: str, other: list[float]) -> None:
+        mean, lo, hi = paired_bootstrap(own, other)
+        print(f"  over {name}: {statistics.fmean(other):.4f}, margin {100 * mean:+.1f} points [{100 * lo:+.1f}, {100 * hi:+.1f}]")
+
     if shuffled:
-        print(f"  controls (own head): another task's description {statistics.fmean(shuffled):.4f}   "
-              f"random string {statistics.fmean(noise):.4f}")
+        margin("another task's description", shuffled)
+        margin("a random string", noise)
+    scores = {"tasks": ids, "generated": own, "head_refit": fitted, "probe": probe, "shuffled": shuffled,
+              "random_string": noise, "generation_seconds": secs}
+    if "--pair" in paths:
+        import json
+
+        theirs = json.loads(paths["--pair"].read_text())
+        if theirs["tasks"] != ids:
+            raise SystemExit(f"{paths['--pair']} scores other tasks than this run.")
+        margin(f"{paths['--pair']}", theirs["generated"])
+    if "--scores" in paths:
+        import json
+
+        paths["--scores"].write_text(json.dumps(scores, indent=1))
     print(f"  fit {fit_s:.0f} s, generation {1000 * statistics.median(secs):.0f} ms per adapter (median)")
 
 

@@ -31,7 +31,10 @@ from weightspace.config import option, to_dict
 from weightspace.evaluate.contenders import contender_group, fewshot_methods, generator_keys
 from weightspace.generate.training import fit_and_save
 from weightspace.io import atomic_write_json
-from weightspace.zoo.build import SHARED_INIT_REASON
+from weightspace.nets import make_arch
+from weightspace.tasks import make_family
+from weightspace.zoo.build import SHARED_INIT_REASON, build_zoo
+from weightspace.zoo.recipe import TrainConfig
 
 
 @dataclass
@@ -94,12 +97,8 @@ def run_demo(cfg: DemoConfig, console: Console | None = None) -> dict[str, Any]:
     """Run (or resume) the whole pipeline; returns paths and headline numbers."""
     from weightspace.report.analysis import run_analysis
     from weightspace.geometry.analysis import AnalyzeConfig
-    from weightspace.nets import make_arch
     from weightspace.report.html import write_report
     from weightspace.symmetry.align_zoo import align_stored_zoo
-    from weightspace.tasks import make_family
-    from weightspace.zoo.build import build_zoo
-    from weightspace.zoo.train import TrainConfig
 
     console = console or Console(stderr=True)
     # One thread: the networks are small, vmap gives the parallelism, zoo workers are separate
@@ -171,7 +170,7 @@ SHARED_START_NOTE = {"why a shared-start zoo": "The demo builds its generator's 
                                                "`zoo build` defaults to independent. " + SHARED_INIT_REASON}
 
 
-def evaluated(ecfg, run: Path, gen_dir: Path, zoo_dir: Path, steps: Steps, name: str, console: Console,
+def evaluated(ecfg, run: Path, gen_dir: Path | list[Path], zoo_dir: Path, steps: Steps, name: str, console: Console,
               notes: dict | None = None) -> dict:
     """RUN/results.json of the generator against the zoo: read when a finished run left it, else
     evaluated with ``ecfg`` (an EvalConfig), given ``notes`` and written."""
@@ -183,7 +182,8 @@ def evaluated(ecfg, run: Path, gen_dir: Path, zoo_dir: Path, steps: Steps, name:
     if path.is_file():
         steps.skip(str(path))
         return json.loads(path.read_text())
-    results = steps.timed(name, evaluate, [gen_dir], zoo_dir, ecfg, progress=True, console=console)
+    gen_dirs = gen_dir if isinstance(gen_dir, list) else [gen_dir]  # a generator, or several evaluated side by side
+    results = steps.timed(name, evaluate, gen_dirs, zoo_dir, ecfg, progress=True, console=console)
     results["notes"].update(notes or {})
     write_results(run, results)
     return results
@@ -225,11 +225,7 @@ def winner(results: dict) -> dict:
 
 def run_subsets(cfg: DemoConfig, run: Path, steps: Steps, console: Console) -> dict:
     """zoo → train → eval → report on digits-subsets, resumable like the main run."""
-    from weightspace.nets import make_arch
     from weightspace.report.html import write_report
-    from weightspace.tasks import make_family
-    from weightspace.zoo.build import build_zoo
-    from weightspace.zoo.train import TrainConfig
 
     family = make_family(SUBSETS_FAMILY, n_tasks=cfg.tasks, n_heldout=cfg.heldout, seed=cfg.seed)
     arch = make_arch("mlp", input_shape=family.input_shape, n_classes=family.n_classes, hidden=cfg.hidden)

@@ -1,12 +1,16 @@
-"""The LoRA pipeline end to end on the frozen all-MiniLM-L6-v2 (`weightspace demo --family text-lora`):
+"""The LoRA pipeline end to end on the frozen all-MiniLM-L6-v2 (`weightspace demo --family text-lora`
+on chatterbot tasks, `weightspace demo --family wordnet` on WordNet definitions by supersense):
 
     RUN/zoo/           one LoRA per chatterbot zoo task (+ full-data references on held-out tasks)
-    RUN/generator/     a generator of LoRA sets, conditioned on each task's support set
+    RUN/generator/     a generator of LoRA sets, conditioned on each task's support set and
+                       description (text-lora) or on its description alone (wordnet)
+    RUN/generator-none/ wordnet: the same generator told nothing (the `none` control)
     RUN/results.json   the harness: generated adapters vs full-data LoRA, support-set LoRA, the
                        frozen-embedding probe, retrieval, task arithmetic / TIES merging and the
                        memorization baselines, with novelty and cost
     RUN/report.html    the same report as the main demo
     RUN/adapter/       the adapter generated for the first held-out task, as a PEFT folder
+                       (text-lora: head refitted on its support set; wordnet: from the description alone)
 
 Each stage is skipped when its output is complete, so an interrupted run resumes (the zoo member
 by member: it is built by the one zoo builder, zoo.build, as `zoo build --arch lora-minilm` would).
@@ -32,9 +36,14 @@ from weightspace.generate.training import fit_and_save
 from weightspace.io import atomic_write_json
 
 
+FAMILIES = ("chatterbot", "wordnet")
+
+
 @dataclass
 class LoRADemoConfig:
     out: str = option("runs/demo-text-lora", "Run directory; a rerun resumes the stages that are not finished.")
+    family: str = option("chatterbot", "chatterbot (topic and language pairs) or wordnet (definitions by supersense, "
+                                       "the Debian package wordnet-base)", choices=FAMILIES)
     zoo_tasks: int = option(48, "Zoo tasks, spread over the family's task kinds.")
     heldout: int = option(16, "Held-out tasks (whole held-out topics and languages), each with a full-data reference LoRA.")
     rank: int = option(4, "LoRA rank.")
@@ -49,8 +58,23 @@ class LoRADemoConfig:
                                               "How the generator is asked (see `weightspace eval`); +head refits the head on the support set.")
     finetune_steps: tuple[int, ...] = option((0, 10, 50), "Fine-tuning steps reported beside generation.")
     eval_every: int = option(25, "Fine-tuning test accuracy every this many steps (each point runs every held-out test set).")
+    none_twin: bool = option(False, "Also train the generator told nothing (condition none), so the harness reports "
+                                    "the condition's margin over it.")
+    export_head: str = option("refit", "The exported adapter's head: refit (on the support set) or generated.",
+                              choices=("refit", "generated"))
     workers: int = option(2, "Worker processes for the LoRA zoo (one torch thread each).")
     seed: int = option(0, "Seed of the family split, inits, data order and sampling.")
+
+    @classmethod
+    def wordnet(cls) -> "LoRADemoConfig":
+        """The WordNet demo: adapters written from the task's description alone, beside the same
+        generator told nothing; 300 steps on 128 tasks of the family's space (benchmarks/RESULTS.md
+        has the 600-step, 256-task figures)."""
+        return cls(out="runs/demo-wordnet", family="wordnet", zoo_tasks=32, heldout=16, condition="text-description",
+                   generator_options={"objective": "task", "output": "full", "warmup_steps": 0, "head": "description",
+                                      "task_pool": "family", "pool_size": 128, "steps": 300, "batch_tasks": 8,
+                                      "batch_examples": 32},
+                   none_twin=True, export_head="generated")
 
 
 def run_lora_demo(cfg: LoRADemoConfig, console: Console | None = None) -> dict[str, Any]:
@@ -60,7 +84,7 @@ def run_lora_demo(cfg: LoRADemoConfig, console: Console | None = None) -> dict[s
     from weightspace.nets.lora_minilm import LoRAMiniLM
     from weightspace.nets.lora_minilm.train import LoRATrainConfig
     from weightspace.report.html import write_report
-    from weightspace.tasks.chatterbot import ChatterbotFamily
+    from weightspace.tasks import make_family
     from weightspace.zoo.build import build_zoo
 
     console = console or Console(stderr=True)
@@ -68,21 +92,25 @@ def run_lora_demo(cfg: LoRADemoConfig, console: Console | None = None) -> dict[s
     run = Path(cfg.out)
     run.mkdir(parents=True, exist_ok=True)
     steps = Steps(console, 5)
-    family = ChatterbotFamily(inputs="hidden", hidden_layer=min(cfg.layers), seed=cfg.seed)
+    # wordnet: the zoo is the family's own seeded draw of zoo_tasks subsets (its held-out split does not depend on it)
+    sizes = {"n_tasks": cfg.zoo_tasks} if cfg.family == "wordnet" else {}
+    family = make_family(cfg.family, inputs="hidden", hidden_layer=min(cfg.layers), seed=cfg.seed, **sizes)
     arch = LoRAMiniLM(n_classes=family.n_classes, layers=cfg.layers, modules=cfg.modules, rank=cfg.rank,
                       max_length=family.max_length, inputs="hidden")
     zoo_ids = family.zoo_task_ids()  # grouped by kind: evenly spaced ids sample every kind
     task_ids = evenly_spaced(zoo_ids, min(cfg.zoo_tasks, len(zoo_ids))) + family.heldout_task_ids()[:cfg.heldout]
     zoo_dir = run / "zoo"
-    steps.start(f"LoRA zoo: {cfg.zoo_tasks} chatterbot tasks + {cfg.heldout} held-out references "
+    steps.start(f"LoRA zoo: {cfg.zoo_tasks} {cfg.family} tasks + {cfg.heldout} held-out references "
                 f"(rank {cfg.rank} on layers {', '.join(map(str, arch.layers))}: {arch.spec().numel:,} numbers each)")
     steps.timed("zoo", build_zoo, zoo_dir, family, arch, LoRATrainConfig(steps=cfg.steps), include_heldout=True,
                 task_ids=task_ids, chunk_size=4, workers=cfg.workers, seed=cfg.seed).close()
 
     gen_dir = run / "generator"
-    steps.start(f"train: {cfg.generator} conditioned on {cfg.condition}")
-    steps.unless_done("train", gen_dir / "config.json", fit_and_save, zoo_dir, gen_dir, cfg.generator, cfg.condition,
-                      cfg.generator_options)
+    gen_dirs = [gen_dir] + ([run / "generator-none"] if cfg.none_twin else [])
+    steps.start(f"train: {cfg.generator} conditioned on {cfg.condition}" + (" and on none" if cfg.none_twin else ""))
+    for directory, condition in zip(gen_dirs, (cfg.condition, "none")):
+        steps.unless_done("train", directory / "config.json", fit_and_save, zoo_dir, directory, cfg.generator, condition,
+                          cfg.generator_options)
 
     steps.start("eval: generated adapters vs LoRA fine-tuning, probe, retrieval, merging and memorization baselines")
     # Fine-tuning runs from the best zoo start only (the costly stage: every step runs two
@@ -90,13 +118,13 @@ def run_lora_demo(cfg: LoRADemoConfig, console: Console | None = None) -> dict[s
     # PEFT's init are methods of their own (reference, support-lora).
     ecfg = EvalConfig(tasks=cfg.heldout, finetune_steps=tuple(k for k in cfg.finetune_steps if k <= cfg.steps), seed=cfg.seed,
                       generator_modes=cfg.generator_modes, finetune_from="none", eval_every=cfg.eval_every)
-    results = evaluated(ecfg, run, gen_dir, zoo_dir, steps, "eval", console)
+    results = evaluated(ecfg, run, gen_dirs, zoo_dir, steps, "eval", console)
 
     steps.start("export: the adapter generated for the first held-out task, as a PEFT folder")
-    adapter = steps.timed("export", _export_first, gen_dir, zoo_dir, family, run / "adapter")
+    adapter = steps.timed("export", _export_first, gen_dir, zoo_dir, family, run / "adapter", cfg.export_head)
 
     steps.start("report")
-    report = write_report(run, results, title="weightspace demo: LoRA adapters for all-MiniLM-L6-v2 (chatterbot)")
+    report = write_report(run, results, title=f"weightspace demo: LoRA adapters for all-MiniLM-L6-v2 ({cfg.family})")
     summary = {"report": str(report), "results": str(run / "results.json"), "adapter": adapter,
                "seconds": time.perf_counter() - steps.began, "stage_seconds": steps.timings,
                "verdict": results.get("overall", {}).get("verdict", {})}
@@ -104,9 +132,10 @@ def run_lora_demo(cfg: LoRADemoConfig, console: Console | None = None) -> dict[s
     return summary
 
 
-def _export_first(gen_dir: Path, zoo_dir: Path, family, out: Path) -> dict[str, Any]:
-    """Generate the first held-out task's adapter from its support set, refit its head there (the
-    `central+head` mode: the head is label-specific) and write it for PEFT."""
+def _export_first(gen_dir: Path, zoo_dir: Path, family, out: Path, head: str = "refit") -> dict[str, Any]:
+    """Generate the first held-out task's adapter from its condition, with its head refitted on the
+    support set (``refit``, the `central+head` mode: the head is label-specific) or as generated
+    (``generated``, the `central` mode: from the description alone), and write it for PEFT."""
     from weightspace.export.peft import export_peft
     from weightspace.generate.evaluation import central_with_head
     from weightspace.generate.registry import load_generator
@@ -116,9 +145,12 @@ def _export_first(gen_dir: Path, zoo_dir: Path, family, out: Path) -> dict[str, 
     with Zoo.open_verified(zoo_dir) as zoo:
         task = family.task(family.heldout_task_ids()[0])
         t = time.perf_counter()
-        params = central_with_head(gen, task)
+        if head == "refit":
+            params = central_with_head(gen, task)
+        else:
+            params = {k: v[0] for k, v in gen.sample(gen.encode_condition(task), deterministic=True).items()}
         seconds = time.perf_counter() - t
-        card = make_card("peft-adapter", {"source": {"generator": str(gen_dir), "task": task.task_id,
-                                                     "head": "refitted on the task's support set"}})
+        said = "refitted on the task's support set" if head == "refit" else "generated with the adapter"
+        card = make_card("peft-adapter", {"source": {"generator": str(gen_dir), "task": task.task_id, "head": said}})
         path = export_peft(params, out, zoo.arch, card=card, overwrite=True)
     return {"path": str(path), "task": task.task_id, "description": task.description, "generation_seconds": seconds}

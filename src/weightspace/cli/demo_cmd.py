@@ -2,6 +2,7 @@
 
     weightspace demo                      # digits-rotate MLPs: zoo → align → analyze → train → eval → report
     weightspace demo --family text-lora   # LoRA adapters of all-MiniLM-L6-v2 on chatterbot tasks
+    weightspace demo --family wordnet     # the same, written from WordNet task descriptions alone
 """
 
 from __future__ import annotations
@@ -14,29 +15,37 @@ import typer
 from weightspace.cli.app import app, console
 from weightspace.errors import WeightspaceError
 
-PIPELINES = ("digits-rotate", "text-lora")
+PIPELINES = ("digits-rotate", "text-lora", "wordnet")
 
 
 @app.command("demo")
 def demo(
     overrides: Optional[list[str]] = typer.Argument(None, metavar="[KEY=VALUE]...", help="Config fields, e.g. tasks=64."),
-    family: str = typer.Option("digits-rotate", "--family", help="digits-rotate (MLPs, the default) or text-lora (LoRA on MiniLM)."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory (a rerun resumes it); default runs/demo or runs/demo-text-lora."),
+    family: str = typer.Option("digits-rotate", "--family", help="digits-rotate (MLPs, the default), text-lora (LoRA on MiniLM, chatterbot tasks) "
+                                                                 "or wordnet (LoRA on MiniLM from task descriptions)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory (a rerun resumes it); default runs/demo, runs/demo-text-lora or runs/demo-wordnet."),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML file of config fields."),
 ) -> None:
     """Build a zoo, train a generator, evaluate it honestly against every baseline, write a report."""
-    from weightspace.config import apply_overrides, load_yaml
+    import json
+
+    from weightspace.config import apply_overrides, load_yaml, to_dict
 
     if family not in PIPELINES:
         raise WeightspaceError(f"--family {family!r} has no demo; choose {' or '.join(PIPELINES)} "
                                "(other families run through `weightspace zoo build`, `train` and `eval`).")
-    if family == "text-lora":
+    if family in ("text-lora", "wordnet"):
         from weightspace.lora_demo import LoRADemoConfig as Config
         from weightspace.lora_demo import run_lora_demo as run
     else:
         from weightspace.demo import DemoConfig as Config
         from weightspace.demo import run_demo as run
-    cfg = load_yaml(Config, config) if config else Config()
+    cfg = Config.wordnet() if family == "wordnet" else Config()
+    if config:  # the fields the file sets, over the pipeline's defaults
+        import yaml
+
+        checked = to_dict(load_yaml(Config, config))
+        cfg = apply_overrides(cfg, [f"{k}={json.dumps(checked[k])}" for k in yaml.safe_load(config.read_text()) or {}])
     cfg = apply_overrides(cfg, [*(overrides or []), *([f"out={out}"] if out is not None else [])])
     summary = run(cfg, console)
     for key, verdict in summary["verdict"].items():

@@ -60,6 +60,12 @@ class ConditionEncoder:
         return torch.stack([codes[t.task_id] for t in tasks])
 
     # ----- persistence -----------------------------------------------------------------------
+    def embedding_frame(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """(mean, std) such that ``cond * std + mean`` is the sentence embedding a condition was made
+        from, for conditions that are a standardised embedding in the frozen base's feature space
+        (text-description); None for every other."""
+        return None
+
     def config(self) -> dict:
         raise NotImplementedError
 

@@ -280,6 +280,10 @@ class TextDescriptionEncoder(ZooScaled, ConditionEncoder):
         max_length = arch.max_length if isinstance(arch, LoRAMiniLM) else 32  # MiniLM's own length when it is the backbone
         return cls(max_length, whiten)
 
+    def embedding_frame(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        scale = self.fitted_scale()
+        return (scale.mean, scale.std) if scale.projection is None else None
+
     def raw(self, items: Sequence[Any]) -> torch.Tensor:
         return embed_texts([description_of(i, self.name) for i in items], self.max_length)
 

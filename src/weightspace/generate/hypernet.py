@@ -37,6 +37,7 @@ from weightspace.encode.modules import mlp, seeded
 from weightspace.errors import WeightspaceError
 from weightspace.generate.base import Generator, ZooData
 from weightspace.generate.conditions import ConditionSource
+from weightspace.generate.description_head import DescriptionHead
 from weightspace.generate.fewshot import check_features, episode, prototype_loss
 from weightspace.generate.registry import register
 from weightspace.generate.taskdata import TaskBank
@@ -44,6 +45,7 @@ from weightspace.training_loop import adamw_cosine, train
 
 OBJECTIVES = ("regression", "task", "fewshot")
 OUTPUTS = ("pca", "full", "lowrank")
+HEADS = ("generated", "description")
 TASK_POOLS = ("zoo", "family")
 
 
@@ -79,6 +81,10 @@ class HypernetConfig:
     pool_size: int = option(0, "task_pool=family: train on the zoo's tasks plus a seeded sample of the family's "
                                "others, this many in all (0 = every one); a pool of text tasks holds each task's "
                                "cached activations (wordnet: 16 MB a task)", min=0)
+    head: str = option("generated", "generated (the network writes the head with the rest) or description (binary "
+                                    "tasks, objective=task: the head is a learned linear map of the condition that "
+                                    "starts as cosine to the description's embedding; see description_head.py)",
+                       choices=HEADS)
     seed: int = option(0, "seed of initialisation, batches and support draws")
 
 
@@ -86,6 +92,7 @@ class HypernetConfig:
           paper="HyperNetworks (Ha et al. 2017); end-to-end SFT mode of Text-to-LoRA (Charakorn et al. 2025)")
 class HypernetGenerator(Generator):
     Config = HypernetConfig
+    head: DescriptionHead | None = None
 
     @property
     def wants_alignment(self) -> bool:
@@ -108,6 +115,9 @@ class HypernetGenerator(Generator):
             raise WeightspaceError(f"hypernet objective={c.objective} needs the zoo's tasks; build the zoo data with tasks.")
         if c.objective == "fewshot":
             check_features(zoo.arch)
+        if c.head == "description" and (c.objective != "task" or c.output != "full" or c.warmup_steps > 0):
+            raise WeightspaceError("hypernet head=description trains through the task loss from the frozen body; use "
+                                   "objective=task output=full warmup_steps=0.")
         if c.task_pool == "family" and (c.objective == "regression" or c.warmup_steps > 0):
             raise WeightspaceError("hypernet task_pool=family trains through the task loss on tasks without "
                                    "checkpoints; use objective=task or fewshot with warmup_steps=0.")
@@ -116,10 +126,14 @@ class HypernetGenerator(Generator):
                                      variance=None if c.k or c.output != "pca" else c.variance)
         target = self.codec.encode(zoo.params)
         self._build(zoo.encoder.dim if zoo.encoder else zoo.conditions.shape[1], self.codec.dim)
-        if c.output == "full" and c.objective == "fewshot" and c.warmup_steps == 0:
+        if c.head == "description":
+            frame = zoo.encoder.embedding_frame() if zoo.encoder is not None else None  # none: v is learned
+            self.head = DescriptionHead(zoo.arch, self.net[0].in_features, frame)
+        if c.output == "full" and (c.objective == "fewshot" or c.head == "description") and c.warmup_steps == 0:
             # Start from the architecture's own init (for LoRA, PEFT's: ΔW = 0, the frozen model).
             # Measured on chatterbot: from zoo adapters, which do not carry over to held-out topics,
             # the few-shot phase ended below the probe on frozen embeddings; from ΔW = 0, above it.
+            # A description head starts as zero-shot cosine on the frozen body's embeddings.
             with torch.no_grad():
                 self.net[-1].bias.copy_(self.codec.encode(zoo.arch.init_params_stacked([c.seed]))[0])
         elif c.output == "lowrank":  # the medoid, with V factors small and random (U = V = 0 is a saddle)
@@ -138,7 +152,9 @@ class HypernetGenerator(Generator):
         module = zoo.arch.module()
         regression_steps = c.steps if c.objective == "regression" else c.warmup_steps
         total = regression_steps + (0 if c.objective == "regression" else c.steps)
-        state = adamw_cosine(list(self.net.parameters()) + source.parameters(), c.lr, total, c.weight_decay, c.seed)
+        head_params = list(self.head.parameters()) if self.head is not None else []
+        state = adamw_cosine(list(self.net.parameters()) + source.parameters() + head_params, c.lr, total,
+                             c.weight_decay, c.seed)
         g = state.generator
 
         def regression(step: int) -> torch.Tensor:  # onto the zoo members' own weights
@@ -147,9 +163,9 @@ class HypernetGenerator(Generator):
 
         def task(step: int) -> torch.Tensor:  # the task loss of the decoded weights on the tasks' data
             members = torch.randint(0, len(pool), (c.batch_tasks,), generator=g)
-            z = self.net(source(members, g))
+            cond = source(members, g)
             x, y = tasks.minibatch(members, c.batch_examples, g)
-            return members_loss(module, self.codec.decode(z), x, y, per_member=True)[0].mean()
+            return members_loss(module, self._decode(self.net(cond), cond), x, y, per_member=True)[0].mean()
 
         def fewshot(step: int) -> torch.Tensor:  # a support-set prototype classifier on the features
             members = torch.randint(0, len(pool), (c.batch_tasks,), generator=g)
@@ -179,8 +195,13 @@ class HypernetGenerator(Generator):
             return z
         return z + self.config.noise_scale * self.resid_std * torch.randn(z.shape, generator=g)
 
+    def _decode(self, z, cond):
+        params = self.codec.decode(z)
+        return params if self.head is None else self.head(params, cond)
+
     def _model_state(self):
-        return {**{f"net.{k}": v for k, v in self.net.state_dict().items()}, "resid_std": self.resid_std}
+        head = {f"head.{k}": v for k, v in self.head.state().items()} if self.head is not None else {}
+        return {**{f"net.{k}": v for k, v in self.net.state_dict().items()}, "resid_std": self.resid_std, **head}
 
     def _load_model_state(self, state):
         cond_dim = state["net.0.weight"].shape[1]
@@ -188,6 +209,9 @@ class HypernetGenerator(Generator):
         self.net.load_state_dict({k[4:]: v for k, v in state.items() if k.startswith("net.")}, strict=True)
         self.net.eval()
         self.resid_std = state["resid_std"]
+        if self.config.head == "description":
+            self.head = DescriptionHead(self.arch, cond_dim, None)
+            self.head.load_state_dict({k[5:]: v for k, v in state.items() if k.startswith("head.")}, strict=True)
 
 
 def family_pool(zoo: ZooData, size: int = 0, seed: int = 0) -> ZooData:
