@@ -23,6 +23,7 @@ generator fitted with condition none: the third control).
 
 from __future__ import annotations
 
+import json
 import random
 import statistics
 import string
@@ -110,15 +111,11 @@ def main(argv: list[str]) -> None:
     scores = {"tasks": ids, "generated": own, "head_refit": fitted, "probe": probe, "shuffled": shuffled,
               "random_string": noise, "generation_seconds": secs}
     if "--pair" in paths:
-        import json
-
         theirs = json.loads(paths["--pair"].read_text())
         if theirs["tasks"] != ids:
             raise SystemExit(f"{paths['--pair']} scores other tasks than this run.")
         margin(f"{paths['--pair']}", theirs["generated"])
     if "--scores" in paths:
-        import json
-
         paths["--scores"].write_text(json.dumps(scores, indent=1))
     print(f"  fit {fit_s:.0f} s, generation {1000 * statistics.median(secs):.0f} ms per adapter (median)")
 

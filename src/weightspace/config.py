@@ -149,7 +149,8 @@ def apply_overrides(cfg: T, overrides: Iterable[str]) -> T:
     return from_mapping(type(cfg), merged, where="overrides")
 
 
-def load_yaml(cls: type[T], path: str | Path) -> T:
+def load_yaml(cls: type[T], path: str | Path, over: T | None = None) -> T:
+    """The config in a YAML file; with ``over``, the fields the file sets replace that config's."""
     p = Path(path)
     if not p.is_file():
         raise WeightspaceError(f"config file {p} does not exist.")
@@ -159,7 +160,7 @@ def load_yaml(cls: type[T], path: str | Path) -> T:
         raise WeightspaceError(f"config file {p} is not valid YAML ({e.__class__.__name__}).") from None
     if not isinstance(data, dict):
         raise WeightspaceError(f"config file {p} must hold a mapping of key: value.")
-    return from_mapping(cls, data, where=f"config file {p}")
+    return from_mapping(cls, data if over is None else {**to_dict(over), **data}, where=f"config file {p}")
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

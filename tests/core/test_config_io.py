@@ -35,6 +35,9 @@ def test_bad_config_is_one_sentence(tmp_path):
         load_yaml(Recipe, p)
     p.write_text("lr: 0.5\nsteps: 7\n")
     assert load_yaml(Recipe, p) == Recipe(lr=0.5, steps=7)
+    # over another config, only the fields the file sets change (a field set to its default too)
+    p.write_text("lr: 0.001\n")
+    assert load_yaml(Recipe, p, over=Recipe(lr=0.5, hidden=(8, 8), name="sgd")) == Recipe(hidden=(8, 8), name="sgd")
 
 
 def test_atomic_path_leaves_nothing_on_failure(tmp_path):

@@ -27,9 +27,7 @@ def demo(
     config: Optional[Path] = typer.Option(None, "--config", help="YAML file of config fields."),
 ) -> None:
     """Build a zoo, train a generator, evaluate it honestly against every baseline, write a report."""
-    import json
-
-    from weightspace.config import apply_overrides, load_yaml, to_dict
+    from weightspace.config import apply_overrides, load_yaml
 
     if family not in PIPELINES:
         raise WeightspaceError(f"--family {family!r} has no demo; choose {' or '.join(PIPELINES)} "
@@ -42,10 +40,7 @@ def demo(
         from weightspace.demo import run_demo as run
     cfg = Config.wordnet() if family == "wordnet" else Config()
     if config:  # the fields the file sets, over the pipeline's defaults
-        import yaml
-
-        checked = to_dict(load_yaml(Config, config))
-        cfg = apply_overrides(cfg, [f"{k}={json.dumps(checked[k])}" for k in yaml.safe_load(config.read_text()) or {}])
+        cfg = load_yaml(Config, config, over=cfg)
     cfg = apply_overrides(cfg, [*(overrides or []), *([f"out={out}"] if out is not None else [])])
     summary = run(cfg, console)
     for key, verdict in summary["verdict"].items():

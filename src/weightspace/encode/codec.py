@@ -67,7 +67,11 @@ class WeightCodec:
 
     def decode_checked(self, z: torch.Tensor, where: str = "generated weights") -> dict[str, torch.Tensor]:
         with torch.no_grad():
-            params = {k: v.contiguous() for k, v in self.decode(z).items()}
+            return self.checked(self.decode(z), where)
+
+    def checked(self, params: dict[str, torch.Tensor], where: str = "generated weights") -> dict[str, torch.Tensor]:
+        """Stacked weights made contiguous and validated against the spec (names, shapes, finiteness)."""
+        params = {k: v.contiguous() for k, v in params.items()}
         self.spec.validate(params, stacked=True, where=where)
         return params
 

@@ -131,10 +131,10 @@ class Generator:
         if deterministic:
             # The central output once per condition, then copied: identical draws by construction
             # (a batched GEMM need not round every row alike) and n times cheaper.
-            central = self._checked(self._decode(self._sample_latent(cond, g, True), cond), where)
+            central = self.codec.checked(self._decode(self._sample_latent(cond, g, True), cond), where)
             return central if n == 1 else {k: v.repeat_interleave(n, dim=0) for k, v in central.items()}
         cond = cond.repeat_interleave(n, dim=0)
-        return self._checked(self._decode(self._sample_latent(cond, g, False), cond), where)
+        return self.codec.checked(self._decode(self._sample_latent(cond, g, False), cond), where)
 
     def _sample_latent(self, cond: torch.Tensor, g: torch.Generator, deterministic: bool) -> torch.Tensor:
         raise NotImplementedError
@@ -143,11 +143,6 @@ class Generator:
         """Stacked weights from latents ``z`` drawn for conditions ``cond`` (differentiable); a
         generator that writes some tensors from the condition itself overrides it."""
         return self.codec.decode(z)
-
-    def _checked(self, params: dict[str, torch.Tensor], where: str) -> dict[str, torch.Tensor]:
-        params = {k: v.contiguous() for k, v in params.items()}
-        self.spec.validate(params, stacked=True, where=where)
-        return params
 
     @property
     def condition_dim(self) -> int:

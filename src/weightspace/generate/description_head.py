@@ -50,6 +50,3 @@ class DescriptionHead(nn.Module):
         bias = 0.5 * self.offset * torch.tensor([-1.0, 1.0])
         return {**params, self.weight_name: torch.stack([-half, half], dim=1),
                 self.bias_name: bias.expand(cond.shape[0], 2)}
-
-    def state(self) -> dict[str, torch.Tensor]:
-        return {k: v.detach() for k, v in self.state_dict().items()}

@@ -200,7 +200,7 @@ class HypernetGenerator(Generator):
         return params if self.head is None else self.head(params, cond)
 
     def _model_state(self):
-        head = {f"head.{k}": v for k, v in self.head.state().items()} if self.head is not None else {}
+        head = {f"head.{k}": v for k, v in self.head.state_dict().items()} if self.head is not None else {}
         return {**{f"net.{k}": v for k, v in self.net.state_dict().items()}, "resid_std": self.resid_std, **head}
 
     def _load_model_state(self, state):
