@@ -34,6 +34,7 @@ from weightspace.config import option, to_dict
 from weightspace.demo import Steps, evaluated
 from weightspace.generate.training import fit_and_save
 from weightspace.io import atomic_write_json
+from weightspace.zoo.workers import run_chunks
 
 
 FAMILIES = ("chatterbot", "wordnet")
@@ -55,14 +56,15 @@ class LoRADemoConfig:
     generator_options: dict = option({"objective": "regression", "output": "pca", "steps": 2000},
                                      "Options for the generator (key: value).")
     generator_modes: tuple[str, ...] = option(("central", "central+head"),
-                                              "How the generator is asked (see `weightspace eval`); +head refits the head on the support set.")
+                                              "How the generator is asked (see `weightspace eval`); +head refits the head on the support set, "
+                                              "+prior refits it shrunk towards the generated head.")
     finetune_steps: tuple[int, ...] = option((0, 10, 50), "Fine-tuning steps reported beside generation.")
     eval_every: int = option(25, "Fine-tuning test accuracy every this many steps (each point runs every held-out test set).")
     none_twin: bool = option(False, "Also train the generator told nothing (condition none), so the harness reports "
                                     "the condition's margin over it.")
     export_head: str = option("refit", "The exported adapter's head: refit (on the support set) or generated.",
                               choices=("refit", "generated"))
-    workers: int = option(2, "Worker processes for the LoRA zoo (one torch thread each).")
+    workers: int = option(2, "Worker processes for the LoRA zoo and the generator fits (one torch thread each).")
     seed: int = option(0, "Seed of the family split, inits, data order and sampling.")
 
     @classmethod
@@ -74,7 +76,7 @@ class LoRADemoConfig:
                    generator_options={"objective": "task", "output": "full", "warmup_steps": 0, "head": "description",
                                       "task_pool": "family", "pool_size": 128, "steps": 300, "batch_tasks": 8,
                                       "batch_examples": 32},
-                   none_twin=True, export_head="generated")
+                   generator_modes=("central", "central+prior"), none_twin=True, export_head="generated")
 
 
 def run_lora_demo(cfg: LoRADemoConfig, console: Console | None = None) -> dict[str, Any]:
@@ -108,9 +110,15 @@ def run_lora_demo(cfg: LoRADemoConfig, console: Console | None = None) -> dict[s
     gen_dir = run / "generator"
     gen_dirs = [gen_dir] + ([run / "generator-none"] if cfg.none_twin else [])
     steps.start(f"train: {cfg.generator} conditioned on {cfg.condition}" + (" and on none" if cfg.none_twin else ""))
-    for directory, condition in zip(gen_dirs, (cfg.condition, "none")):
-        steps.unless_done("train", directory / "config.json", fit_and_save, zoo_dir, directory, cfg.generator, condition,
-                          cfg.generator_options)
+    # The generator and its none twin are independent fits: one worker process each, side by side.
+    jobs = [(zoo_dir, directory, cfg.generator, condition, cfg.generator_options)
+            for directory, condition in zip(gen_dirs, (cfg.condition, "none"))]
+    for job in jobs:
+        if (job[1] / "config.json").exists():
+            steps.skip(str(job[1] / "config.json"))
+    todo = [job for job in jobs if not (job[1] / "config.json").exists()]
+    if todo:
+        steps.timed("train", lambda: [seconds for _, seconds in run_chunks(_fit_job, todo, cfg.workers)])
 
     steps.start("eval: generated adapters vs LoRA fine-tuning, probe, retrieval, merging and memorization baselines")
     # Fine-tuning runs from the best zoo start only (the costly stage: every step runs two
@@ -130,6 +138,11 @@ def run_lora_demo(cfg: LoRADemoConfig, console: Console | None = None) -> dict[s
                "verdict": results.get("overall", {}).get("verdict", {})}
     atomic_write_json(run / "card.json", make_card("demo-text-lora", to_dict(cfg), seed=cfg.seed, summary=summary))
     return summary
+
+
+def _fit_job(job: tuple) -> float:
+    """fit_and_save(*job) in a worker process (module level: the job is pickled to it)."""
+    return fit_and_save(*job)
 
 
 def _export_first(gen_dir: Path, zoo_dir: Path, family, out: Path, head: str = "refit") -> dict[str, Any]:

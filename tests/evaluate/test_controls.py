@@ -23,6 +23,7 @@ from weightspace.evaluate.controls import (
     random_string,
     shuffle_partners,
 )
+from weightspace.evaluate.generated import PRIOR_STRENGTH
 from weightspace.evaluate.results import controls_sentence
 from weightspace.nets import MLP
 from weightspace.nets.predict import predict_members
@@ -215,6 +216,12 @@ def test_head_modes_get_controls_with_the_head_refitted_on_the_support_set(hidde
         expected = fit_head(arch, plain.weights[t], task.support_x, task.support_y)
         assert all(torch.allclose(headed.weights[t][k], expected[k]) for k in expected)
         assert not torch.equal(headed.weights[t]["head.weight"], plain.weights[t]["head.weight"])
+    shrunk = control_methods(ctx, gen, "lora", ["central+prior"], seed=0)[0]
+    assert shrunk.key == "ablation:lora:shuffled:central+prior"
+    for t, task in enumerate(fake_tasks):
+        # the partner's head is the prior: the support set corrects it, on this task's examples
+        expected = fit_head(arch, plain.weights[t], task.support_x, task.support_y, prior=PRIOR_STRENGTH)
+        assert torch.allclose(shrunk.weights[t]["head.weight"], expected["head.weight"], atol=1e-5)
 
 
 @pytest.fixture(scope="module")

@@ -103,6 +103,7 @@ def test_head_modes_need_an_architecture_with_a_head():
     from weightspace.evaluate.generated import parse_mode
 
     assert parse_mode("central+head") == 0 and parse_mode("best-of-4+head") == 4
+    assert parse_mode("central+prior") == 0 and parse_mode("best-of-2+prior") == 2
     with pytest.raises(WeightspaceError):
         parse_mode("central+tail")
 

@@ -46,7 +46,7 @@ import torch
 
 from weightspace.config import to_dict
 from weightspace.evaluate.context import ZooContext
-from weightspace.evaluate.generated import HEAD_SUFFIX, draw, mode_key, parse_mode
+from weightspace.evaluate.generated import HEAD_WORDS, draw, head_fit, mode_key, parse_mode
 from weightspace.evaluate.intervals import entry_difference
 from weightspace.evaluate.methods import Method
 
@@ -72,7 +72,7 @@ def is_conditional(gen) -> bool:
 
 
 def control_modes(modes: Sequence[str]) -> list[str]:
-    """The deterministic modes among ``modes`` (central, central+head), or ["central"]."""
+    """The deterministic modes among ``modes`` (central, central+head, central+prior), or ["central"]."""
     chosen = [m for m in modes if parse_mode(m) == 0]
     return list(dict.fromkeys(chosen)) or ["central"]
 
@@ -143,11 +143,11 @@ def control_methods(ctx: ZooContext, gen, name: str, modes: Sequence[str] = ("ce
         controls["random-string"] = (strings[0], {"strings": strings[1]})
     methods = []
     for mode in control_modes(modes):
-        head = mode.endswith(HEAD_SUFFIX)
+        head = head_fit(mode)
         for control, (conditions, facts) in controls.items():
             what = f"the {gen.name} generator's {mode} output per task, conditioned on {CONTROL_WORDS[control]}"
             if head:
-                what += ", with its head refitted on the task's own support set"
+                what += f", with its head {HEAD_WORDS[head]} of the task it is scored on"
             method = Method(control_key(name, control, mode), "ablation", f"{name} ({mode}) given {CONTROL_WORDS[control]}",
                             what + ": the control that shows whether the condition carries the task",
                             info={"generator": name, "control": control, "condition": kind, "mode": mode,

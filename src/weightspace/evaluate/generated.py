@@ -21,7 +21,10 @@ condition scores the same there; the condition counts only by its margins over t
 Any mode may end in ``+head`` (e.g. ``central+head``) for architectures with a label-specific
 linear readout that can be fitted in closed form (``arch.head_refit``, adapt.head_refit; LoRA
 sets: the head on the sentence embedding): the generator's weights are kept and the head is refitted on the
-support set (logistic regression, milliseconds), inside the timed span.
+support set (logistic regression, milliseconds), inside the timed span. ``+prior`` refits it
+shrunk towards the generator's own head instead of towards zero (``adapt.head_refit.prior_head``,
+strength ``PRIOR_STRENGTH``): for generators whose head already carries the task (a description
+head), the support set then corrects that head rather than replacing it.
 """
 
 from __future__ import annotations
@@ -36,8 +39,13 @@ from weightspace.evaluate.context import ZooContext
 from weightspace.evaluate.methods import Method
 from weightspace.nets.predict import predict_members
 
-MODES_HELP = "sample, central, best-of-K, each optionally +head"
-HEAD_SUFFIX = "+head"
+MODES_HELP = "sample, central, best-of-K, each optionally +head or +prior"
+HEAD_SUFFIXES = ("+head", "+prior")
+HEAD_WORDS = {"+head": "refitted on the support set (logistic regression)",
+              "+prior": "refitted on the support set, shrunk towards the generated head"}
+# Chosen on 32 WordNet zoo tasks among 0.003-1 (benchmarks/lora_generate.py prints the sweep; the zoo tasks
+# are flat within 0.5 points over it), never on held-out ones.
+PRIOR_STRENGTH = 0.003
 
 
 def load_generators(paths: list[str | Path]):
@@ -52,10 +60,16 @@ def generator_name(gen, path: Path, taken: set[str]) -> str:
     return gen.name if gen.name not in taken else f"{gen.name}@{Path(path).name}"
 
 
+def head_fit(mode: str) -> str | None:
+    """How a mode refits the head: "+head", "+prior" or None (the generated head is kept)."""
+    return next((suffix for suffix in HEAD_SUFFIXES if mode.endswith(suffix)), None)
+
+
 def parse_mode(mode: str) -> int:
     """Draws per task of a mode (0 for central); WeightspaceError for an unknown mode."""
-    if mode.endswith(HEAD_SUFFIX):
-        mode = mode[: -len(HEAD_SUFFIX)]
+    suffix = head_fit(mode)
+    if suffix is not None:
+        mode = mode[: -len(suffix)]
     if mode == "sample":
         return 1
     if mode == "central":
@@ -84,13 +98,13 @@ def generator_methods(ctx: ZooContext, gen, path: str | Path, name: str, modes, 
     methods = []
     for mode in modes:
         draws = parse_mode(mode)
-        head = mode.endswith(HEAD_SUFFIX)
+        head = head_fit(mode)
         if head and not ctx.arch.head_refit:
-            raise WeightspaceError(f"generator mode {mode!r} refits a head, which {ctx.spec.arch} networks do not have; drop '+head'.")
+            raise WeightspaceError(f"generator mode {mode!r} refits a head, which {ctx.spec.arch} networks do not have; drop '{head}'.")
         what = {0: "its central (deterministic) output", 1: "one random sample"}.get(
             draws, f"the lowest support-loss of {draws} samples")
         if head:
-            what += " with its head refitted on the support set (logistic regression)"
+            what += f" with its head {HEAD_WORDS[head]}"
         method = Method(mode_key(name, mode), "generator", f"{name} ({mode}, {condition} condition)",
                         f"the {gen.name} generator ({info['paper']}): {what} per task, conditioned on the task's {condition}",
                         info={**info, "mode": mode})
@@ -103,13 +117,16 @@ def generator_methods(ctx: ZooContext, gen, path: str | Path, name: str, modes, 
 
 
 def draw(ctx: ZooContext, gen, condition: torch.Tensor, task, draws: int, seed: int,
-         head: bool = False) -> dict[str, torch.Tensor]:
+         head: str | None = None) -> dict[str, torch.Tensor]:
     """One model for ``task`` from ``condition`` in a mode (``draws`` as ``parse_mode`` gives;
-    ``head``: refitted on the task's support set). The condition need not be the task's own:
-    the condition controls (controls.py) pass another one and score the result on this task."""
+    ``head`` as ``head_fit`` gives: refitted on the task's support set). The condition need not be
+    the task's own: the condition controls (controls.py) pass another one and score the result on
+    this task."""
     stacked = gen.sample(condition, n=max(draws, 1), seed=seed, deterministic=draws == 0)
     best = 0
     if draws > 1:
         best = int(predict_members(ctx.arch, stacked, task.support_x, task.support_y)[1].argmin())
     weights = {n: v[best] for n, v in stacked.items()}
-    return fit_head(ctx.arch, weights, task.support_x, task.support_y) if head else weights
+    if head is None:
+        return weights
+    return fit_head(ctx.arch, weights, task.support_x, task.support_y, PRIOR_STRENGTH if head == "+prior" else None)

@@ -40,6 +40,7 @@ from weightspace.evaluate.distributed import check_backend, open_finetune_pool, 
 from weightspace.evaluate.contenders import above_reference, above_reference_sentence, best_fewshot
 from weightspace.evaluate.finetuning import CVGrid, finetune_methods, step_seconds, tuned_finetune_method
 from weightspace.evaluate.generated import (
+    MODES_HELP,
     generator_methods,
     generator_name,
     load_generators,
@@ -67,7 +68,7 @@ class EvalConfig:
     average_k: int = option(16, "Members averaged by the random-average baseline.", min=1)
     refine: int = option(3, "Nearest candidates re-matched pairwise when measuring aligned distances.")
     align_iters: int = option(3, "Barycentre re-alignment passes for independent-init zoos.")
-    generator_modes: tuple[str, ...] = option(("sample", "central", "best-of-8"), "How each generator is asked: sample, central, best-of-K.")
+    generator_modes: tuple[str, ...] = option(("sample", "central", "best-of-8"), f"How each generator is asked: {MODES_HELP}.")
     multitask_tasks: int = option(128, "Zoo tasks the multi-task baseline trains on (evenly spaced; 0 = all, -1 = no multi-task baseline).")
     cv_folds: int = option(4, "Folds of the cross-validated support-set fine-tuning (lr and steps chosen per task); 0 = none.", min=0)
     cv_lr_scales: tuple[float, ...] = option((0.1, 0.3, 1.0), "Learning rates cross-validation chooses from, x the fine-tuning lr.")
