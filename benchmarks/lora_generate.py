@@ -81,12 +81,15 @@ def main(argv: list[str]) -> None:
     # The +prior head's strength is chosen on zoo tasks (their support and test sets), never on
     # held-out ones; the held-out figure is then reported at that one strength.
     strengths = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
+
+    def add_prior_scores(into: dict, weights, task) -> None:
+        for s in strengths:
+            into[s].append(accuracy(fit_head(zoo.arch, weights, task.support_x, task.support_y, prior=s), task))
+
     prior_fit = {s: [] for s in strengths}
     for task_id in family.zoo_task_ids()[:32]:
         task = family.task(task_id)
-        weights = generated(gen.encode_condition(task))
-        for s in strengths:
-            prior_fit[s].append(accuracy(fit_head(zoo.arch, weights, task.support_x, task.support_y, prior=s), task))
+        add_prior_scores(prior_fit, generated(gen.encode_condition(task)), task)
     strength = max(strengths, key=lambda s: statistics.fmean(prior_fit[s]))
     print("  +prior on 32 zoo tasks: " + "  ".join(f"{s:g}: {statistics.fmean(a):.4f}" for s, a in prior_fit.items())
           + f"  -> strength {strength:g}")
@@ -99,8 +102,7 @@ def main(argv: list[str]) -> None:
         own.append(accuracy(weights, task))
         fitted.append(accuracy(fit_head(zoo.arch, weights, task.support_x, task.support_y), task))
         probe.append(accuracy(fit_head(zoo.arch, zero, task.support_x, task.support_y), task))
-        for s in strengths:
-            prior_all[s].append(accuracy(fit_head(zoo.arch, weights, task.support_x, task.support_y, prior=s), task))
+        add_prior_scores(prior_all, weights, task)
         prior.append(prior_all[strength][-1])
         if condition == "text-description":
             other = family.task(ids[(i + 1) % len(ids)]).description

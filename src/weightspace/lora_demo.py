@@ -113,10 +113,13 @@ def run_lora_demo(cfg: LoRADemoConfig, console: Console | None = None) -> dict[s
     # The generator and its none twin are independent fits: one worker process each, side by side.
     jobs = [(zoo_dir, directory, cfg.generator, condition, cfg.generator_options)
             for directory, condition in zip(gen_dirs, (cfg.condition, "none"))]
+    todo = []
     for job in jobs:
-        if (job[1] / "config.json").exists():
-            steps.skip(str(job[1] / "config.json"))
-    todo = [job for job in jobs if not (job[1] / "config.json").exists()]
+        finished = job[1] / "config.json"  # written last by a finished fit
+        if finished.exists():
+            steps.skip(str(finished))
+        else:
+            todo.append(job)
     if todo:
         steps.timed("train", lambda: [seconds for _, seconds in run_chunks(_fit_job, todo, cfg.workers)])
 
