@@ -45,6 +45,7 @@ class LoRADemoConfig:
     out: str = option("runs/demo-text-lora", "Run directory; a rerun resumes the stages that are not finished.")
     family: str = option("chatterbot", "chatterbot (topic and language pairs) or wordnet (definitions by supersense, "
                                        "the Debian package wordnet-base)", choices=FAMILIES)
+    family_options: dict = option({}, "Further family constructor arguments (key: value), e.g. wordnet's glosses_per_supersense.")
     zoo_tasks: int = option(48, "Zoo tasks, spread over the family's task kinds.")
     heldout: int = option(16, "Held-out tasks (whole held-out topics and languages), each with a full-data reference LoRA.")
     rank: int = option(4, "LoRA rank.")
@@ -96,7 +97,8 @@ def run_lora_demo(cfg: LoRADemoConfig, console: Console | None = None) -> dict[s
     steps = Steps(console, 5)
     # wordnet: the zoo is the family's own seeded draw of zoo_tasks subsets (its held-out split does not depend on it)
     sizes = {"n_tasks": cfg.zoo_tasks} if cfg.family == "wordnet" else {}
-    family = make_family(cfg.family, inputs="hidden", hidden_layer=min(cfg.layers), seed=cfg.seed, **sizes)
+    family = make_family(cfg.family, inputs="hidden", hidden_layer=min(cfg.layers), seed=cfg.seed,
+                         **{**sizes, **cfg.family_options})
     arch = LoRAMiniLM(n_classes=family.n_classes, layers=cfg.layers, modules=cfg.modules, rank=cfg.rank,
                       max_length=family.max_length, inputs="hidden")
     zoo_ids = family.zoo_task_ids()  # grouped by kind: evenly spaced ids sample every kind
