@@ -30,7 +30,7 @@ import torch
 from rich.console import Console
 
 from weightspace.card import make_card
-from weightspace.config import option, to_dict
+from weightspace.config import from_mapping, option, to_dict
 from weightspace.demo import Steps, evaluated
 from weightspace.generate.training import fit_and_save
 from weightspace.io import atomic_write_json
@@ -61,11 +61,14 @@ class LoRADemoConfig:
                                               "+prior refits it shrunk towards the generated head.")
     finetune_steps: tuple[int, ...] = option((0, 10, 50), "Fine-tuning steps reported beside generation.")
     eval_every: int = option(25, "Fine-tuning test accuracy every this many steps (each point runs every held-out test set).")
+    eval_options: dict = option({}, "Further harness settings (fields of `weightspace eval`'s config, key: value), e.g. "
+                                     "cv_folds: 2 for a cheaper cross-validated fine-tuning baseline.")
     none_twin: bool = option(False, "Also train the generator told nothing (condition none), so the harness reports "
                                     "the condition's margin over it.")
     export_head: str = option("refit", "The exported adapter's head: refit (on the support set) or generated.",
                               choices=("refit", "generated"))
-    workers: int = option(2, "Worker processes for the LoRA zoo and the generator fits (one torch thread each).")
+    workers: int = option(2, "Worker processes for the LoRA zoo, the generator fits and the harness's fine-tuning "
+                             "(one torch thread each).")
     seed: int = option(0, "Seed of the family split, inits, data order and sampling.")
 
     @classmethod
@@ -82,7 +85,7 @@ class LoRADemoConfig:
 
 def run_lora_demo(cfg: LoRADemoConfig, console: Console | None = None) -> dict[str, Any]:
     """Run (or resume) the LoRA pipeline; returns paths and headline numbers."""
-    from weightspace.evaluate.harness import EvalConfig
+    from weightspace.evaluate.harness import EvalConfig, check_config
     from weightspace.evaluate.sweep import evenly_spaced
     from weightspace.nets.lora_minilm import LoRAMiniLM
     from weightspace.nets.lora_minilm.train import LoRATrainConfig
@@ -91,6 +94,16 @@ def run_lora_demo(cfg: LoRADemoConfig, console: Console | None = None) -> dict[s
     from weightspace.zoo.build import build_zoo
 
     console = console or Console(stderr=True)
+    # Fine-tuning runs from the best zoo start only (the costly stage: every step runs two
+    # transformer layers for every task); the full-data and support-set LoRAs trained from
+    # PEFT's init are methods of their own (reference, support-lora). Built first: a bad
+    # eval_options key fails before any work.
+    ecfg = from_mapping(EvalConfig, {"tasks": cfg.heldout, "seed": cfg.seed, "generator_modes": cfg.generator_modes,
+                                     "finetune_steps": tuple(k for k in cfg.finetune_steps if k <= cfg.steps),
+                                     "finetune_from": "none", "eval_every": cfg.eval_every, "workers": cfg.workers,
+                                     **cfg.eval_options},
+                        where="eval_options")
+    check_config(ecfg)
     torch.set_num_threads(1)
     run = Path(cfg.out)
     run.mkdir(parents=True, exist_ok=True)
@@ -126,11 +139,6 @@ def run_lora_demo(cfg: LoRADemoConfig, console: Console | None = None) -> dict[s
         steps.timed("train", lambda: [seconds for _, seconds in run_chunks(_fit_job, todo, cfg.workers)])
 
     steps.start("eval: generated adapters vs LoRA fine-tuning, probe, retrieval, merging and memorization baselines")
-    # Fine-tuning runs from the best zoo start only (the costly stage: every step runs two
-    # transformer layers for every task); the full-data and support-set LoRAs trained from
-    # PEFT's init are methods of their own (reference, support-lora).
-    ecfg = EvalConfig(tasks=cfg.heldout, finetune_steps=tuple(k for k in cfg.finetune_steps if k <= cfg.steps), seed=cfg.seed,
-                      generator_modes=cfg.generator_modes, finetune_from="none", eval_every=cfg.eval_every)
     results = evaluated(ecfg, run, gen_dirs, zoo_dir, steps, "eval", console)
 
     steps.start("export: the adapter generated for the first held-out task, as a PEFT folder")

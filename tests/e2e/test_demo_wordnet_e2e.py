@@ -54,3 +54,9 @@ def test_rerun_resumes_and_exports_the_description_adapter(wordnet_run, capsys):
     assert main(["demo", "--family", "wordnet", "--out", str(wordnet_run), *TINY]) == 0  # every stage is done
     err = capsys.readouterr().err.replace("\n", "")  # rich folds long paths
     assert "already done" in err and "generator-none" in err
+
+
+def test_bad_eval_option_is_one_clear_error_before_any_work(tmp_path, capsys):
+    assert main(["demo", "--family", "wordnet", "--out", str(tmp_path / "x"), "eval_options={cv_fold: 2}"]) == 2
+    assert "eval_options has unknown key 'cv_fold'" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
