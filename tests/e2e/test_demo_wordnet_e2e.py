@@ -17,6 +17,7 @@ from weightspace.cli import main  # noqa: E402
 # 480 definitions in all (the hidden table builds in seconds); 2 zoo and 2 held-out tasks
 TINY = ["family_options={glosses_per_supersense: 20, max_per_class: 24, support_per_class: 4}",
         "zoo_tasks=2", "heldout=2", "steps=2", "workers=2", "finetune_steps=[0,2]", "eval_every=2",
+        "eval_options={budget: 2, cv_folds: 2, cv_lr_scales: [1.0]}",
         "generator_options={objective: task, output: full, warmup_steps: 0, head: description, task_pool: family, "
         "pool_size: 4, steps: 2, batch_tasks: 2, batch_examples: 8}"]
 
