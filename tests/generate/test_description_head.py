@@ -67,7 +67,17 @@ def test_without_a_condition_the_direction_is_one_learned_vector(tasks, heldout)
     assert torch.allclose(a, b) and a.shape == (1, 2, 384) and float(a.abs().max()) > 0
 
 
+def test_a_shared_body_writes_one_adapter_for_every_task_and_a_head_that_follows_the_description(tasks, heldout):
+    gen = make_generator("hypernet", **OPTS, body="shared", steps=4, lr=1e-2).fit(zoo(tasks))
+    a, b = (gen.sample(gen.encode_condition(t), deterministic=True) for t in (heldout, tasks[0]))
+    adapters = [k for k in a if "lora" in k]
+    assert adapters and all(torch.equal(a[k], b[k]) for k in adapters)  # one network, whatever the task
+    assert any(float(a[k].abs().max()) > 1e-4 for k in adapters if k.endswith("lora_B"))  # it was trained
+    assert not torch.allclose(a["head.weight"], b["head.weight"])  # the multi-task head reads the description
+
+
 @pytest.mark.parametrize("opts,says", [
+    ({"body": "shared", "head": "generated"}, "it needs head=description"),
     ({"objective": "fewshot"}, "use objective=task output=full warmup_steps=0"),
     ({"output": "pca"}, "use objective=task output=full warmup_steps=0"),
 ])

@@ -15,6 +15,11 @@ Three training objectives:
   weights with a refitted head. With ``warmup_steps=0`` and full output it starts from the
   architecture's own init (for LoRA: ΔW = 0).
 
+``body=shared`` (with ``head=description``) is the multi-task network of a description-conditioned
+zoo: one set of body weights (for LoRA: one adapter) trained jointly on the pool's tasks, and only
+the head reads the condition. It has the generator's objective, pool, steps and head, so the gap
+between the two is what writing a different adapter for each task adds.
+
 With a support-set condition, every step draws fresh support sets from each task's training
 data, so the encoder (trained jointly when it is learnable) generalises to the user's set.
 With the regression objective, sampling adds Gaussian noise of the per-axis residual spread over
@@ -46,6 +51,7 @@ from weightspace.training_loop import adamw_cosine, train
 OBJECTIVES = ("regression", "task", "fewshot")
 OUTPUTS = ("pca", "full", "lowrank")
 HEADS = ("generated", "description")
+BODIES = ("conditioned", "shared")
 TASK_POOLS = ("zoo", "family")
 
 
@@ -85,6 +91,10 @@ class HypernetConfig:
                                     "tasks, objective=task: the head is a learned linear map of the condition that "
                                     "starts as cosine to the description's embedding; see description_head.py)",
                        choices=HEADS)
+    body: str = option("conditioned", "conditioned (the weights are a function of the condition) or shared (one set of "
+                                      "body weights for every task, trained jointly on the pool's tasks; with "
+                                      "head=description only the head reads the condition: the multi-task network "
+                                      "that per-task synthesis has to beat)", choices=BODIES)
     seed: int = option(0, "seed of initialisation, batches and support draws")
 
 
@@ -118,6 +128,9 @@ class HypernetGenerator(Generator):
         if c.head == "description" and (c.objective != "task" or c.output != "full" or c.warmup_steps > 0):
             raise WeightspaceError("hypernet head=description trains through the task loss from the frozen body; use "
                                    "objective=task output=full warmup_steps=0.")
+        if c.body == "shared" and c.head != "description":
+            raise WeightspaceError("hypernet body=shared makes every output the same network; it needs head=description "
+                                   "(then the head alone reads the condition), or use condition none.")
         if c.task_pool == "family" and (c.objective == "regression" or c.warmup_steps > 0):
             raise WeightspaceError("hypernet task_pool=family trains through the task loss on tasks without "
                                    "checkpoints; use objective=task or fewshot with warmup_steps=0.")
@@ -159,18 +172,18 @@ class HypernetGenerator(Generator):
 
         def regression(step: int) -> torch.Tensor:  # onto the zoo members' own weights
             members = torch.randint(0, len(pool), (c.batch_tasks,), generator=g)
-            return ((self.net(source(members, g)) - target[members]) ** 2).mean()
+            return ((self._body(source(members, g)) - target[members]) ** 2).mean()
 
         def task(step: int) -> torch.Tensor:  # the task loss of the decoded weights on the tasks' data
             members = torch.randint(0, len(pool), (c.batch_tasks,), generator=g)
             cond = source(members, g)
             x, y = tasks.minibatch(members, c.batch_examples, g)
-            return members_loss(module, self._decode(self.net(cond), cond), x, y, per_member=True)[0].mean()
+            return members_loss(module, self._decode(self._body(cond), cond), x, y, per_member=True)[0].mean()
 
         def fewshot(step: int) -> torch.Tensor:  # a support-set prototype classifier on the features
             members = torch.randint(0, len(pool), (c.batch_tasks,), generator=g)
             sx, sy, qx, qy = episode(tasks, members, c.batch_examples, g)
-            z = self.net(source.encode(members, sx, sy))
+            z = self._body(source.encode(members, sx, sy))
             return prototype_loss(zoo.arch, module, self.codec.decode(z), sx, sy, qx, qy)
 
         objective = {"regression": regression, "task": task, "fewshot": fewshot}[c.objective]
@@ -182,15 +195,20 @@ class HypernetGenerator(Generator):
         source.train(False)
         with torch.no_grad():
             cond = zoo.encoder.encode_tasks(zoo.tasks) if source.mode == "live" else zoo.conditions
-            resid = target - self.net(cond.float())
+            resid = target - self._body(cond.float())
         # Sampling noise models the zoo's spread around the prediction; task-trained outputs are
         # fitted to tasks, not to members, so that spread says nothing about them: deterministic.
         self.resid_std = resid.std(0, unbiased=False) if c.objective == "regression" else torch.zeros(self.codec.dim)
         self.fit_info["final_loss"] = run.loss
         self.fit_info["residual_rms"] = float(resid.pow(2).mean().sqrt())
 
+    def _body(self, cond: torch.Tensor) -> torch.Tensor:
+        """The network's output for ``cond``; body=shared reads none of it (the output is the same
+        learned vector for every task, through the layers' biases)."""
+        return self.net(torch.zeros_like(cond) if self.config.body == "shared" else cond)
+
     def _sample_latent(self, cond, g, deterministic):
-        z = self.net(cond)
+        z = self._body(cond)
         if deterministic or self.config.noise_scale == 0:
             return z
         return z + self.config.noise_scale * self.resid_std * torch.randn(z.shape, generator=g)
