@@ -37,7 +37,7 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[2] / "src"
 PACKAGE = "weightspace"
 STAGES = [
-    {"", "errors", "io", "config", "spec", "card", "progress_lines", "registry", "training_loop"},
+    {"", "errors", "io", "config", "spec", "card", "progress_lines", "registry", "training_loop", "tensor_cache"},
     {"nets", "tasks"},
     {"zoo"},
     {"symmetry"},

@@ -53,7 +53,8 @@ Inputs (``inputs``) exactly as chatterbot's: ``"ids"`` token ids padded to the s
 ``LoRAMiniLM(inputs="hidden")``. Both are computed once per definition of the sampled pool and
 cached per process (``_id_table`` / ``_hidden_table``), so building a task is a gather: the hidden
 table holds 24 x 200 = 4800 definitions, 237 MB at max_length 32, and takes about 40 s to build on
-one CPU thread (a task's own 300 definitions take about 2.5 s). A built task holds a copy of
+one CPU thread (a task's own 300 definitions take about 2.5 s); it is kept in the disk cache
+(weightspace.tensor_cache), so only a run's first process computes it. A built task holds a copy of
 its rows, 16 MB of hidden inputs: a hypernet with task_pool=family, which builds all 1334 pool
 tasks at once, needs about 21 GB with ``inputs="hidden"`` (ids: 0.1 GB). Definitions are cut to
 ``max_length`` (32) tokens with [CLS]/[SEP]: 4.5% of all noun definitions are longer, 4.4% of
@@ -80,6 +81,7 @@ from weightspace.tasks.registry import register_family
 from weightspace.tasks.subsets import and_join
 from weightspace.tasks.text_base import (TextFamily, TextTask, hidden_inputs, hidden_layer_option, inputs_option, seed_for,
                                          text_fingerprint)
+from weightspace.tensor_cache import cached_tensor
 
 WORDNET_DIR = "/usr/share/wordnet"
 
@@ -178,8 +180,11 @@ def _id_table(texts: tuple[str, ...], max_length: int) -> torch.Tensor:
 @functools.lru_cache(maxsize=2)
 def _hidden_table(texts: tuple[str, ...], max_length: int, hidden_layer: int) -> torch.Tensor:
     """(N, max_length, 385) frozen activations of every pool definition, computed once per process
-    in fixed batches (so a task's inputs never depend on which tasks were built before)."""
-    return hidden_inputs(_id_table(texts, max_length), max_length, hidden_layer)
+    in fixed batches (so a task's inputs never depend on which tasks were built before), and kept
+    in the disk cache (tensor_cache), so the other processes of a run read it instead."""
+    ids = _id_table(texts, max_length)
+    return cached_tensor("wordnet-hidden", [ids, max_length, hidden_layer, minilm.weights_sha256()],
+                         lambda: hidden_inputs(ids, max_length, hidden_layer))
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,14 @@ def model_dir() -> Path:
     return path
 
 
+@functools.lru_cache(maxsize=1)
+def weights_sha256() -> str:
+    """sha256 of the bundled weights file: what a cache of the model's activations is keyed by."""
+    from weightspace.io import file_sha256
+
+    return file_sha256(model_dir() / "model.safetensors")
+
+
 def _offline() -> None:
     # The weights are local; make sure no library tries the network (this machine has none).
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
