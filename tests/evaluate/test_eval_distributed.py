@@ -172,3 +172,71 @@ def test_cli_refuses_a_bad_backend_before_writing(tiny, capsys):
     assert main([*args, "--address", "auto"]) == 2
     assert "--backend ray" in capsys.readouterr().err
     assert not out.exists()
+
+
+class RefusingPool:
+    def run(self, fn, chunks, progress=None):
+        raise AssertionError("networks over the payload limit must not be shipped")
+
+
+def test_scoring_jobs_rebuilt_by_id_equal_scoring_here_and_big_networks_stay_here(tiny, monkeypatch):
+    from weightspace.evaluate import task_jobs
+    from weightspace.evaluate.context import load_context
+    from weightspace.evaluate.methods import Method
+    from weightspace.evaluate.scoring import score_methods
+
+    ctx = load_context(tiny["root"] / "zoo")
+    methods = []
+    for i in range(3):  # zoo members as stand-in methods: one network per held-out task
+        m = Method(f"member{i}", "generator", "member", "member")
+        for _ in ctx.tasks:
+            m.add(ctx.member(i), 0.0)
+        methods.append(m)
+    here, zoo_here = score_methods(ctx, methods)
+    seen = []
+    with WorkerPool(0) as pool:  # the payload path without processes
+        shipped, zoo_shipped = score_methods(ctx, methods, progress=lambda d, n: seen.append((d, n)), pool=pool)
+    assert seen[-1] == (2 * len(ctx.tasks), 2 * len(ctx.tasks))
+    n_test = len(ctx.tasks[0].y_test)
+    assert (zoo_here - zoo_shipped).abs().max() <= 1 / n_test + 1e-6
+    for key in here:
+        assert (here[key].acc - shipped[key].acc).abs().max() <= 1 / n_test + 1e-6
+        torch.testing.assert_close(here[key].nn_dist, shipped[key].nn_dist)
+    monkeypatch.setattr(task_jobs, "PAYLOAD_LIMIT", 0)
+    small, _ = score_methods(ctx, methods, pool=RefusingPool())
+    assert all(torch.equal(small[k].acc, here[k].acc) for k in here)
+
+
+def test_cross_validated_chunks_replay_the_batched_run_even_with_unequal_support_sets():
+    from weightspace.adapt.tuned_finetune import tuned_finetune
+
+    arch = MLP(input_shape=(4,), n_classes=3, hidden=(16,))
+    data = [blobs(i, n) for i, n in enumerate((12, 20, 9, 16))]  # the 9-example task caps every batch
+    init = {n: torch.stack([arch.init_params(i)[n] for i in range(len(data))]) for n in arch.spec().names}
+    args = ((0, 5, 10), (0.3, 1.0), 3, 4)  # steps, lr scales, folds, seed
+    cfg = FinetuneConfig(batch_size=32)
+    whole = tuned_finetune(arch, init, *zip(*data), cfg, *args)
+    sizes = [len(y) for _, y in data]
+    parts = [tuned_finetune(arch, {n: v[a:b] for n, v in init.items()}, *zip(*data[a:b]), cfg, *args,
+                            task_indices=range(a, b), run_sizes=sizes) for a, b in ((0, 1), (1, 4))]
+    chunked = [c for p in parts for c in p.choices]
+    assert [(c.lr, c.steps, c.steps_run) for c in chunked] == [(c.lr, c.steps, c.steps_run) for c in whole.choices]
+    assert all(abs(a.cv_acc - b.cv_acc) <= 1 / 3 + 1e-6 for a, b in zip(chunked, whole.choices))  # a flip in a 3-example fold
+    assert all(p.examples_per_step == whole.examples_per_step for p in parts)
+    for n in init:
+        torch.testing.assert_close(torch.cat([p.weights[n] for p in parts]), whole.weights[n], **WEIGHT_TOL)
+
+
+def test_cross_validated_fine_tuning_on_a_pool_rebuilds_tasks_by_id(tiny):
+    from weightspace.evaluate.distributed import tuned_finetune_tasks
+
+    family, arch = tiny["family"], tiny["arch"]
+    tasks = [family.task(t) for t in family.heldout_task_ids()]
+    init = {n: torch.stack([arch.init_params(20 + i)[n] for i in range(len(tasks))]) for n in arch.spec().names}
+    args = (FinetuneConfig(batch_size=32), (0, 5, 10), (1.0,), 2, 5)
+    here = tuned_finetune_tasks(arch, {}, tasks, init, *args)
+    with WorkerPool(0) as pool:
+        shipped = tuned_finetune_tasks(arch, family.to_dict(), tasks, init, *args, pool=pool, slots=2)
+    assert [(c.lr, c.steps, c.steps_run) for c in shipped.choices] == [(c.lr, c.steps, c.steps_run) for c in here.choices]
+    for n in init:
+        torch.testing.assert_close(shipped.weights[n], here.weights[n], **WEIGHT_TOL)

@@ -184,3 +184,41 @@ def test_non_lora_zoo_is_refused():
     ctx = SimpleNamespace(arch=MLP((4,), 2), tasks=[])
     with pytest.raises(WeightspaceError, match="LoRA zoo"):
         feature_methods(ctx)
+
+
+def test_support_fits_on_a_pool_rebuild_each_task_by_id_and_train_the_same_lora():
+    from weightspace.tasks.chatterbot import ChatterbotFamily
+    from weightspace.zoo.workers import WorkerPool
+
+    fam = ChatterbotFamily(inputs="hidden", max_per_class=24, support_per_class=4)
+    ctx = fake_context([fam.task(fam.heldout_task_ids()[0])])
+    (here,) = support_fit_method(ctx, 0)
+    with WorkerPool(0) as pool:  # the payload path (task id and recipe out, numpy back) without processes
+        ctx.family, ctx.pool = fam, pool
+        (shipped,) = support_fit_method(ctx, 0)
+    assert shipped.info["seeds"] == here.info["seeds"] and shipped.seconds[0] > 0
+    for n in ctx.spec.names:
+        torch.testing.assert_close(shipped.weights[0][n], here.weights[0][n], rtol=1e-4, atol=1e-5)
+
+
+def test_scoring_from_the_mteb_stage_features_predicts_what_the_networks_predict(hidden_tasks):
+    from weightspace.evaluate.embedding_classification import embedding_scores_and_features
+    from weightspace.evaluate.methods import Method
+    from weightspace.evaluate.scoring import heads_on_features
+
+    ctx = fake_context(hidden_tasks, m=3)
+    methods = []
+    for i in range(3):  # three LoRA sets; the second and third share a body, not a head
+        m = Method(f"m{i}", "generator", "m", "m")
+        for _ in ctx.tasks:
+            weights = {n: ctx.params[n][min(i, 1)].clone() for n in ctx.spec.names}
+            weights["head.weight"] = ctx.params["head.weight"][i] * 20  # heads that disagree on some inputs
+            m.add(weights, 0.0)
+        methods.append(m)
+    _, features = embedding_scores_and_features(ctx, methods, folds=2)
+    assert [len(b) for b in features.bodies] == [2, 2] and features.owner[0] == [0, 1, 1]
+    for t, pred in heads_on_features(ctx, methods, features):
+        task = ctx.tasks[t]
+        direct, _ = predict_members(ARCH, {n: torch.stack([m.weights[t][n] for m in methods]) for n in ctx.spec.names},
+                                    task.x_test, task.y_test)
+        assert pred.shape == direct.shape and int((pred != direct).sum()) <= 1  # float rounding may flip one

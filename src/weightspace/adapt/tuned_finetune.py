@@ -67,8 +67,11 @@ def check_grid(steps: Sequence[int], lr_scales: Sequence[float], folds: int) -> 
 def cross_validate(arch: Architecture, starts: Mapping[str, torch.Tensor], xs: Sequence[torch.Tensor],
                    ys: Sequence[torch.Tensor], cfg: FinetuneConfig, steps: Sequence[int] = DEFAULT_STEPS,
                    lr_scales: Sequence[float] = DEFAULT_LR_SCALES, folds: int = 4, seed: int = 0,
-                   task_indices: Sequence[int] | None = None) -> list[TunedChoice]:
-    """Per task, the (lr, steps) that fine-tunes its start best on held-out support folds."""
+                   task_indices: Sequence[int] | None = None,
+                   run_sizes: Sequence[int] | None = None) -> list[TunedChoice]:
+    """Per task, the (lr, steps) that fine-tunes its start best on held-out support folds.
+    ``run_sizes``: the support-set sizes of every task of the run when these are a chunk of it
+    (with ``task_indices``), so the chunk uses the whole run's batch size."""
     check_grid(steps, lr_scales, folds)
     t = len(ys)
     indices = list(range(t)) if task_indices is None else list(task_indices)
@@ -83,6 +86,9 @@ def cross_validate(arch: Architecture, starts: Mapping[str, torch.Tensor], xs: S
             rest = torch.cat([p for g, p in enumerate(split) if g != f])
             train_x.append(x[rest]), train_y.append(y[rest]), val_x.append(x[split[f]]), val_y.append(y[split[f]])
     init = {n: v.repeat_interleave(folds, dim=0) for n, v in starts.items()}
+    # The whole run's batch: capped by its smallest fold-training set (fold sizes depend on n only).
+    sizes = [len(y) for y in ys] if run_sizes is None else list(run_sizes)
+    cfg = replace(cfg, batch_size=min([cfg.batch_size, *(n - len(p) for n in sizes for p in torch.arange(n).chunk(folds))]))
     member_tasks = [i * folds + f for i in indices for f in range(folds)]  # distinct example orders per fold
     scores = torch.zeros(len(lr_scales), t, len(grid))
     for a, scale in enumerate(lr_scales):
@@ -104,9 +110,13 @@ def cross_validate(arch: Architecture, starts: Mapping[str, torch.Tensor], xs: S
 def tuned_finetune(arch: Architecture, starts: Mapping[str, torch.Tensor], xs: Sequence[torch.Tensor],
                    ys: Sequence[torch.Tensor], cfg: FinetuneConfig, steps: Sequence[int] = DEFAULT_STEPS,
                    lr_scales: Sequence[float] = DEFAULT_LR_SCALES, folds: int = 4, seed: int = 0,
-                   task_indices: Sequence[int] | None = None) -> TunedRun:
-    """Cross-validate (lr, steps) per task, then fine-tune each start on its whole support set."""
-    choices = cross_validate(arch, starts, xs, ys, cfg, steps, lr_scales, folds, seed, task_indices)
+                   task_indices: Sequence[int] | None = None, run_sizes: Sequence[int] | None = None) -> TunedRun:
+    """Cross-validate (lr, steps) per task, then fine-tune each start on its whole support set.
+    A chunk of a run passes its tasks' global ``task_indices`` and every task's ``run_sizes``
+    (support-set sizes): its batch sizes are then the whole run's and its results the same."""
+    choices = cross_validate(arch, starts, xs, ys, cfg, steps, lr_scales, folds, seed, task_indices, run_sizes)
+    # One batch size for every final run: the smallest support set of the whole run caps it.
+    cfg = replace(cfg, batch_size=min([cfg.batch_size, *([len(y) for y in ys] if run_sizes is None else run_sizes)]))
     out = {n: v.detach().clone().float() for n, v in starts.items()}
     batch = 0
     for lr in sorted({c.lr for c in choices}):

@@ -44,6 +44,7 @@ class ZooContext:
     tasks: list[Task]  # the held-out tasks under evaluation
     neighbours: AlignedNeighbours
     zoo_nn_dist: torch.Tensor  # (M,) aligned distance of each member to its nearest other member
+    pool: object = None  # the harness's worker pool for per-task jobs (evaluate sets it); None: all here
 
     @property
     def n_params(self) -> int:

@@ -6,7 +6,8 @@ independent. Each chunk of tasks travels as a small payload (architecture and ta
 dicts, task ids, the chunk's start weights as numpy arrays, the tasks' global indices); the
 worker rebuilds the tasks by id and runs ``adapt.finetune.finetune`` with one torch thread.
 
-The merged result equals one batched run up to float rounding, because every chunk uses
+Cross-validated fine-tuning on the support sets (``tuned_finetune_tasks``) is chunked the same
+way. The merged result equals one batched run up to float rounding, because every chunk uses
 
 - the same minibatch size (the smallest data set of *all* tasks caps it, not the chunk's), and
 - the same example order per task (``finetune`` seeds it from the seed and the task's global
@@ -21,12 +22,13 @@ from __future__ import annotations
 import contextlib
 import itertools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import torch
 
 from weightspace.adapt.finetune import FinetuneConfig, FinetuneRun, finetune
+from weightspace.adapt.tuned_finetune import TunedChoice, TunedRun, tuned_finetune
 from weightspace.config import from_mapping, to_dict
 from weightspace.errors import WeightspaceError
 from weightspace.nets.base import Architecture
@@ -113,6 +115,47 @@ def finetune_chunk(payload: dict) -> dict:
     return {"grid": run.grid.tolist(), "test_acc": run.test_acc.numpy(), "train_seconds": run.train_seconds,
             "examples_per_step": run.examples_per_step,
             "snapshots": {step: {n: v.numpy() for n, v in p.items()} for step, p in run.snapshots.items()}}
+
+
+def tuned_finetune_tasks(arch: Architecture, family: dict, tasks: Sequence[Task], starts: dict[str, torch.Tensor],
+                         cfg: FinetuneConfig, steps: Sequence[int], lr_scales: Sequence[float], folds: int,
+                         seed: int = 0, pool=None, slots: int = 0) -> TunedRun:
+    """``adapt.tuned_finetune`` of every task on its support set from the stacked ``starts``:
+    here (``pool=None``), or in ``slots`` chunks of tasks on ``pool``. Each chunk passes its
+    tasks' global indices and every task's support size, so it replays the batched run."""
+    xs, ys = [t.support_x for t in tasks], [t.support_y for t in tasks]
+    if pool is None:
+        return tuned_finetune(arch, starts, xs, ys, cfg, steps, lr_scales, folds, seed)
+    sizes = [len(y) for y in ys]
+    chunks = _chunks(len(tasks), max(1, slots))
+    payloads = [{"arch": arch.to_dict(), "family": family, "task_ids": [tasks[i].task_id for i in c],
+                 "task_indices": list(c), "run_sizes": sizes, "finetune": to_dict(cfg), "steps": list(steps),
+                 "lr_scales": list(lr_scales), "folds": folds, "seed": seed,
+                 "starts": {n: v[c.start:c.stop].detach().contiguous().numpy() for n, v in starts.items()}}
+                for c in chunks]
+    parts = dict(pool.run(tuned_chunk, payloads))
+    parts = [parts[i] for i in range(len(chunks))]
+    return TunedRun(choices=[TunedChoice(**c) for p in parts for c in p["choices"]],
+                    weights={n: torch.cat([torch.tensor(p["weights"][n]) for p in parts]) for n in starts},
+                    examples_per_step=parts[0]["examples_per_step"])
+
+
+def tuned_chunk(payload: dict) -> dict:
+    """The worker: rebuild the chunk's tasks, cross-validate and fine-tune them (numpy back)."""
+    from weightspace.nets import arch_from_dict
+    from weightspace.tasks import cached_family
+
+    torch.set_num_threads(1)
+    family = cached_family(payload["family"])  # first: it registers the families' architectures
+    arch = arch_from_dict(payload["arch"])
+    tasks = [family.task(t) for t in payload["task_ids"]]
+    cfg = from_mapping(FinetuneConfig, payload["finetune"], where="fine-tuning config")
+    run = tuned_finetune(arch, {n: torch.tensor(v) for n, v in payload["starts"].items()},
+                         [t.support_x for t in tasks], [t.support_y for t in tasks], cfg, payload["steps"],
+                         payload["lr_scales"], payload["folds"], payload["seed"],
+                         task_indices=payload["task_indices"], run_sizes=payload["run_sizes"])
+    return {"choices": [asdict(c) for c in run.choices], "examples_per_step": run.examples_per_step,
+            "weights": {n: v.numpy() for n, v in run.weights.items()}}
 
 
 def _payload(job: FinetuneJob, source: str, chunk: range) -> dict:

@@ -30,6 +30,10 @@ How this differs from MTEB's ``AbsTaskClassification`` (read in its source, logR
   processes give parallelism in this project). Features are passed as float64, MTEB passes the
   model's dtype.
 
+The stage also returns each distinct body's features of the test inputs (``TestFeatures``):
+scoring reads a method's test predictions from them through its head instead of running the
+body again (harness.py runs this stage first where it is on).
+
 Bodies repeat across methods (a ``+head`` mode and its plain mode, fine-tuning at 0 steps and its
 start, the probe and every frozen body), so scores are cached per body (a hash of its tensors).
 Cost: one forward pass over the task's data per distinct body, and k small regressions.
@@ -47,6 +51,7 @@ import torch
 
 from weightspace.adapt.multitask import head_names
 from weightspace.errors import WeightspaceError
+from weightspace.evaluate.task_jobs import per_task, rebuild
 
 MTEB_MAX_ITER = 100  # MTEB's logRegClassificationEvaluator default
 MODES = ("auto", "on", "off")
@@ -113,27 +118,68 @@ def body_hash(weights: Mapping[str, torch.Tensor]) -> str:
     return h.hexdigest()
 
 
+@dataclass
+class TestFeatures:
+    """What the MTEB-style stage computed anyway, for scoring to reuse: per task, the test-set
+    features of each distinct body, and which of them each method's body is."""
+
+    bodies: list[list[torch.Tensor]]  # [task][body]: (N_test, features_dim)
+    owner: list[list[int]]  # [task][method]: index into bodies[task]
+
+
 def embedding_scores(ctx, methods: Sequence, folds: int = 5, seed: int = 0,
-                     progress: Callable[[int, int], None] | None = None) -> dict[str, EmbeddingScores]:
-    """Per method key, the MTEB-style score of its body on every held-out task of ``ctx``."""
-    arch = ctx.arch
-    head = tuple(head_names(arch)) if getattr(arch, "features_dim", None) is not None else ()
-    out = {m.key: EmbeddingScores([], []) for m in methods}
-    for t, task in enumerate(ctx.tasks):
-        cache: dict[str, tuple[float, float] | None] = {}
+                     progress: Callable[[int, int], None] | None = None, pool=None) -> dict[str, EmbeddingScores]:
+    """Per method key, the MTEB-style score of its body on every held-out task of ``ctx``;
+    ``pool``: one job per task on the harness's workers (task_jobs)."""
+    return embedding_scores_and_features(ctx, methods, folds, seed, progress, pool)[0]
+
+
+def embedding_scores_and_features(ctx, methods: Sequence, folds: int = 5, seed: int = 0,
+                                  progress: Callable[[int, int], None] | None = None,
+                                  pool=None) -> tuple[dict[str, EmbeddingScores], TestFeatures]:
+    """``embedding_scores``, and the test-set features of every distinct body (``TestFeatures``)."""
+    head = tuple(head_names(ctx.arch)) if getattr(ctx.arch, "features_dim", None) is not None else ()
+    distinct, owner = [], []  # per task: the distinct bodies, and the index of each method's body among them
+    for t in range(len(ctx.tasks)):
+        index: dict[str, int] = {}
+        bodies, of = [], []
         for m in methods:
             body = {k: v for k, v in m.weights[t].items() if k not in head}
             key = body_hash(body)
-            if key not in cache:
-                with torch.no_grad():
-                    x, y = task_features(arch, body, task)
-                cache[key] = kfold_logistic(x, y, folds, seed)
-            score = cache[key]
+            if key not in index:
+                index[key] = len(bodies)
+                bodies.append(body)
+            of.append(index[key])
+        distinct.append(bodies)
+        owner.append(of)
+    out = {m.key: EmbeddingScores([], []) for m in methods}
+    test = TestFeatures([None] * len(ctx.tasks), owner)
+    stacked = lambda t: {n: torch.stack([b[n] for b in distinct[t]]) for n in distinct[t][0]}  # noqa: E731
+    jobs = per_task(ctx, _scores_of_bodies, embedding_job, stacked, {"folds": folds, "seed": seed}, pool, progress)
+    for t, (scores, feats) in jobs:
+        test.bodies[t] = [torch.tensor(f) for f in feats]  # copies: Ray hands back read-only views
+        for m, i in zip(methods, owner[t]):
+            score = scores[i]
             out[m.key].accuracy.append(None if score is None else score[0])
             out[m.key].f1_macro.append(None if score is None else score[1])
-        if progress is not None:
-            progress(t + 1, len(ctx.tasks))
-    return out
+    return out, test
+
+
+def _scores_of_bodies(job: dict) -> tuple[list[tuple[float, float] | None], list]:
+    """Per stacked body of ``job["nets"]``: its k-fold score on ``job["task"]``, and its features
+    of the task's test inputs (numpy)."""
+    nets, task, scores, test = job["nets"], job["task"], [], []
+    for i in range(next(iter(nets.values())).shape[0] if nets else 0):
+        with torch.no_grad():
+            x, y = task_features(job["arch"], {k: v[i] for k, v in nets.items()}, task)
+        scores.append(kfold_logistic(x, y, job["folds"], job["seed"]))
+        test.append(x[len(task.y_train):].numpy())
+    return scores, test
+
+
+def embedding_job(payload: dict) -> tuple[list[tuple[float, float] | None], list]:
+    """A worker's job: ``_scores_of_bodies`` on the rebuilt payload."""
+    return _scores_of_bodies(rebuild(payload))
 
 
 def _mean(values: Sequence[float | None]) -> float | None:

@@ -18,17 +18,20 @@ Keys and wording are those of the first such architecture (LoRA), so results sta
 
 from __future__ import annotations
 
+import time
 
 import torch
 
 from weightspace.adapt.head_refit import refit_head
 from weightspace.adapt.multitask import head_names
 from weightspace.adapt.task_vectors import plain_tensors
+from weightspace.config import from_mapping, to_dict
 from weightspace.errors import WeightspaceError
 from weightspace.evaluate.baseline_registry import register_baseline
 from weightspace.evaluate.context import recorded_train_config
 from weightspace.evaluate.merged import merge_methods
 from weightspace.evaluate.methods import Method, Retrieved, Weights
+from weightspace.evaluate.task_jobs import per_task, rebuild
 
 
 def refits_head(ctx) -> bool:
@@ -76,8 +79,8 @@ def probe_method(ctx, frozen: Weights | None) -> list[Method]:
 
 
 def support_fit_method(ctx, seed: int) -> list[Method]:
-    from weightspace.zoo.build import member_seed
-
+    """The support-set LoRA of every task, one job per task on ``ctx.pool`` when there is one;
+    each task's seconds are its own fit's, measured where it ran (one torch thread)."""
     trainer = ctx.arch.member_trainer
     if trainer is None:
         return []
@@ -86,8 +89,28 @@ def support_fit_method(ctx, seed: int) -> list[Method]:
                     f"a LoRA trained from PEFT's init on the support set only, with the zoo's recipe "
                     f"({cfg.steps} steps, batch {cfg.batch_size}, lr {cfg.lr:g}, head lr {cfg.head_lr:g}), seeded per task",
                     info={"steps": cfg.steps, "seeds": []})
-    for task in ctx.tasks:
-        task_seed = member_seed(seed, "support:" + task.task_id, 0)
-        method.add_timed(lambda: trainer.fit(ctx.arch, task.support_x, task.support_y, task_seed, cfg))
+    extra = {"seed": seed, "recipe": to_dict(cfg)}
+    for t, (weights, seconds, task_seed) in per_task(ctx, _support_fit, support_fit_job, lambda t: {}, extra,
+                                                     getattr(ctx, "pool", None), None):
+        method.add({k: torch.as_tensor(v).clone() for k, v in weights.items()}, seconds)
         method.info["seeds"].append(task_seed)
     return [method]
+
+
+def _support_fit(job: dict) -> tuple[dict, float, int]:
+    """(weights, fit seconds, seed) of a LoRA trained on ``job["task"]``'s support set."""
+    from weightspace.zoo.build import member_seed
+
+    arch, task = job["arch"], job["task"]
+    trainer = arch.member_trainer
+    cfg = from_mapping(trainer.config_class, job["recipe"], where="the zoo's training recipe")
+    task_seed = member_seed(job["seed"], "support:" + task.task_id, 0)
+    began = time.perf_counter()
+    weights = trainer.fit(arch, task.support_x, task.support_y, task_seed, cfg)
+    return weights, time.perf_counter() - began, task_seed
+
+
+def support_fit_job(payload: dict) -> tuple[dict, float, int]:
+    """A worker's job: ``_support_fit`` on the rebuilt task, the weights as numpy."""
+    weights, seconds, task_seed = _support_fit(rebuild(payload))
+    return {k: v.detach().numpy() for k, v in weights.items()}, seconds, task_seed

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 import torch
 
 from weightspace.adapt.finetune import FinetuneConfig, seconds_per_step
-from weightspace.adapt.tuned_finetune import DEFAULT_LR_SCALES, DEFAULT_STEPS, tuned_finetune
+from weightspace.adapt.tuned_finetune import DEFAULT_LR_SCALES, DEFAULT_STEPS
 from weightspace.evaluate.context import ZooContext
 from weightspace.evaluate.cost import training_flops
-from weightspace.evaluate.distributed import DATA, FinetuneJob, finetune_tasks, task_data
+from weightspace.evaluate.distributed import DATA, FinetuneJob, finetune_tasks, task_data, tuned_finetune_tasks
 from weightspace.evaluate.methods import Method
 from weightspace.spec import stack_members
 
@@ -96,17 +96,17 @@ def finetune_methods(ctx: ZooContext, start: Method, start_name: str, cfg: Finet
 
 
 def tuned_finetune_method(ctx: ZooContext, start: Method, start_name: str, cfg: FinetuneConfig,
-                          grid: CVGrid, per_step: dict[str, float], seed: int = 0) -> Method:
+                          grid: CVGrid, per_step: dict[str, float], seed: int = 0, pool=None, slots: int = 0) -> Method:
     """Fine-tuning ``start`` on each task's support set with (lr, steps) chosen by k-fold
     cross-validation on that support set (adapt/tuned_finetune.py); every selection step is
     charged to the task's seconds and FLOPs."""
-    xs, ys = [t.support_x for t in ctx.tasks], [t.support_y for t in ctx.tasks]
     # every grid step within the budget, and the budget itself: a subset task from a far zoo start
     # can need the zoo's whole training budget (measured on digits-subsets, 16-task zoo)
     budget = grid.max_steps
     steps = sorted({k for k in grid.steps if budget is None or k <= budget} | ({budget} if budget is not None else set()))
-    run = tuned_finetune(ctx.arch, stack_members(start.weights, ctx.spec), xs, ys, cfg, steps, grid.lr_scales,
-                         grid.folds, seed)
+    family = ctx.family.to_dict() if pool is not None else {}  # workers rebuild the tasks from it
+    run = tuned_finetune_tasks(ctx.arch, family, ctx.tasks, stack_members(start.weights, ctx.spec), cfg, steps,
+                               grid.lr_scales, grid.folds, seed, pool=pool, slots=slots)
     m = Method(f"finetune:{start_name}:support@cv", "finetune", f"fine-tune {start_name} on support, {grid.folds}-fold CV",
                f"{start.label}, fine-tuned on the task's support set with its learning rate ({'/'.join(f'{s:g}' for s in grid.lr_scales)}"
                f" x {cfg.lr:g}) and steps (of {steps}) chosen by {grid.folds}-fold cross-validation on that support set; "

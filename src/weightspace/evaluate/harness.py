@@ -121,9 +121,12 @@ def evaluate(generator_dirs: Sequence[str | Path], zoo_dir: str | Path, cfg: Eva
     check_config(cfg)
     began = time.perf_counter()
     gens = load_generators(list(generator_dirs))
-    with Stages(progress, console) as stages:
+    with Stages(progress, console) as stages, open_finetune_pool(cfg.backend, cfg.workers, cfg.address) as pool:
+        # One pool for every stage that spreads work over workers: fine-tuning, the support-set
+        # baselines, scoring; its processes keep the tasks they built between stages.
         with stages.stage("aligning zoo") as cb:
             ctx = load_context(zoo_dir, cfg.tasks, cfg.align_iters, cfg.refine, cfg.seed, progress=cb)
+        ctx.pool = pool
         budget = cfg.budget or ctx.train_cfg.steps
         score_embeddings = mteb_scores.enabled(ctx.arch, cfg.mteb)
         if any(k > budget for k in cfg.finetune_steps):
@@ -158,27 +161,28 @@ def evaluate(generator_dirs: Sequence[str | Path], zoo_dir: str | Path, cfg: Eva
         ft_cfg = finetune_config(ctx, cfg)
         per_step = step_seconds(ctx, ft_cfg, cfg.seed)
         finetuned, curves = [], {}
-        with open_finetune_pool(cfg.backend, cfg.workers, cfg.address) as pool:  # one pool for every start
-            slots = pool_slots(pool, cfg.workers)
-            for start, name in starts:
-                with stages.stage(f"fine-tuning from {name}", 2 * budget) as cb:
-                    methods, curves[name] = finetune_methods(ctx, start, name, ft_cfg, list(cfg.finetune_steps), budget,
-                                                             cfg.eval_every, per_step, cfg.seed, progress=cb,
-                                                             pool=pool, slots=slots)
-                    finetuned += methods
-                if cfg.cv_folds and name != "scratch":  # nobody tunes a fresh init on 100 examples
-                    with stages.stage(f"cross-validated fine-tuning from {name}") as cb:
-                        grid = CVGrid(cfg.cv_folds, tuple(cfg.cv_lr_scales), tuple(cfg.cv_steps),
-                                      min(cfg.cv_max_steps or budget, budget))
-                        finetuned.append(tuned_finetune_method(ctx, start, name, ft_cfg, grid, per_step, cfg.seed))
-                        cb(1)
+        slots = pool_slots(pool, cfg.workers)
+        for start, name in starts:
+            with stages.stage(f"fine-tuning from {name}", 2 * budget) as cb:
+                methods, curves[name] = finetune_methods(ctx, start, name, ft_cfg, list(cfg.finetune_steps), budget,
+                                                         cfg.eval_every, per_step, cfg.seed, progress=cb,
+                                                         pool=pool, slots=slots)
+                finetuned += methods
+            if cfg.cv_folds and name != "scratch":  # nobody tunes a fresh init on 100 examples
+                with stages.stage(f"cross-validated fine-tuning from {name}") as cb:
+                    grid = CVGrid(cfg.cv_folds, tuple(cfg.cv_lr_scales), tuple(cfg.cv_steps),
+                                  min(cfg.cv_max_steps or budget, budget))
+                    finetuned.append(tuned_finetune_method(ctx, start, name, ft_cfg, grid, per_step, cfg.seed,
+                                                           pool=pool, slots=slots))
+                    cb(1)
         methods = [reference, *generated, *ablations, *baselines, *finetuned]
-        with stages.stage("scoring on test sets", len(ctx.tasks)) as cb:
-            scores, zoo_acc = score_methods(ctx, methods, progress=cb)
-        embedded = None
-        if score_embeddings:
+        embedded, test_features = None, None
+        if score_embeddings:  # first: its forwards of the test sets serve scoring too
             with stages.stage("MTEB-style embedding classification", len(ctx.tasks)) as cb:
-                embedded = mteb_scores.embedding_scores(ctx, methods, cfg.mteb_folds, cfg.seed, progress=cb)
+                embedded, test_features = mteb_scores.embedding_scores_and_features(ctx, methods, cfg.mteb_folds,
+                                                                                  cfg.seed, progress=cb, pool=pool)
+        with stages.stage("scoring on test sets", 2 * len(ctx.tasks)) as cb:
+            scores, zoo_acc = score_methods(ctx, methods, progress=cb, pool=pool, features=test_features)
         with stages.stage("weight-space map") as cb:
             mapped = ["reference", "retrieval", *(g.key for g in generated if g.key.endswith(":central"))]
             wmap = weight_map(ctx, methods, mapped, seed=cfg.seed)
