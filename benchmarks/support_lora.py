@@ -15,17 +15,16 @@ from __future__ import annotations
 import json
 import statistics
 import sys
-import time
+from types import SimpleNamespace
 
 import torch
 
 
 def main(argv: list[str]) -> None:
-    from weightspace.evaluate.context import recorded_train_config
+    from weightspace.evaluate.feature_baselines import support_fit_method
     from weightspace.evaluate.intervals import paired_bootstrap
     from weightspace.generate.evaluation import test_accuracy
     from weightspace.tasks import family_from_dict
-    from weightspace.zoo.build import member_seed
     from weightspace.zoo.store import Zoo
 
     zoo_dir, scores_path = argv
@@ -34,17 +33,14 @@ def main(argv: list[str]) -> None:
     with Zoo.open_verified(zoo_dir) as zoo:
         arch, records = zoo.arch, zoo.records(final_only=True, split="zoo")
         family = family_from_dict(zoo.family)
-    trainer = arch.member_trainer
-    cfg = recorded_train_config(records, trainer.config_class)
-    accs, seconds = [], []
-    for task_id in scores["tasks"]:
-        task = family.task(task_id)
-        began = time.perf_counter()
-        weights = trainer.fit(arch, task.support_x, task.support_y, member_seed(0, "support:" + task_id, 0), cfg)
-        seconds.append(time.perf_counter() - began)
-        accs.append(float(test_accuracy(arch, {k: v[None] for k, v in weights.items()}, task)[0]))
-    print(f"support-set LoRA ({cfg.steps} steps, batch {cfg.batch_size}) on {len(accs)} held-out tasks of {zoo_dir}: "
-          f"{statistics.fmean(accs):.4f}, {statistics.median(seconds):.1f} s per task (median)")
+    # The harness's own method on the scores file's tasks. It reads only these three fields of an
+    # evaluation context, so the zoo is not aligned (a minute of work this figure does not use).
+    tasks = [family.task(t) for t in scores["tasks"]]
+    (method,) = support_fit_method(SimpleNamespace(arch=arch, records=records, tasks=tasks), seed=0)
+    accs = [float(test_accuracy(arch, {k: v[None] for k, v in w.items()}, t)[0]) for w, t in zip(method.weights, tasks)]
+    info = method.info
+    print(f"support-set LoRA ({info['steps']} steps) on {len(accs)} held-out tasks of {zoo_dir}: "
+          f"{statistics.fmean(accs):.4f}, {statistics.median(method.seconds):.1f} s per task (median)")
     for name in ("generated", "prior"):
         mean, lo, hi = paired_bootstrap(scores[name], accs)
         print(f"  {name} ({statistics.fmean(scores[name]):.4f}) over it: {100 * mean:+.1f} points [{100 * lo:+.1f}, {100 * hi:+.1f}]")
