@@ -4,7 +4,7 @@ reference and fine-tuning from three starts.
 
     weightspace zoo build --config configs/fmnist-rotate-1m.yaml      # the zoo (see that file)
     python benchmarks/lowrank_1m.py [--zoo runs/fmnist-rotate-1m] [--out runs/bench-lowrank-1m]
-                                    [--condition descriptor] [--option KEY=VALUE]...
+                                    [--condition descriptor] [--option KEY=VALUE]... [--also GEN_DIR]...
 
 It fits the generator as `weightspace train` does (resumes when its directory exists), evaluates
 it with `weightspace eval`'s harness on the zoo's held-out angles (fine-tuning from the shared
@@ -12,7 +12,8 @@ start, a fresh init and the best zoo member, on the support set and the full tra
 no cross-validated fine-tuning or multi-task network, which cost minutes at this size), and
 times one generation on one thread: condition encoding plus sampling, median of 21 calls after
 a warm-up. Prints the accuracy table, the ratio to the reference, the six speed-ups and the
-generation time.
+generation time. ``--also`` adds already fitted generators to the same harness run (one load,
+one set of baselines, speed-ups measured side by side).
 """
 
 from __future__ import annotations
@@ -32,12 +33,14 @@ DEFAULT_OPTIONS = {"output": "lowrank", "rank": 8, "warmup_steps": 0, "steps": 1
 
 def generation_ms(gen_dir: Path, zoo_dir: Path, repeats: int = 21) -> tuple[float, float]:
     """Median milliseconds of (encoding the condition + one deterministic sample), and of sampling alone."""
+    from weightspace.evaluate.context import heldout_tasks
     from weightspace.generate.registry import load_generator
-    from weightspace.generate.zoo_data import heldout_tasks
+    from weightspace.tasks import family_from_dict
     from weightspace.zoo.store import Zoo
 
     gen = load_generator(gen_dir)
-    task = heldout_tasks(Zoo.open_verified(zoo_dir))[0]
+    with Zoo.open_verified(zoo_dir) as zoo:
+        task = heldout_tasks(family_from_dict(zoo.family), 1)[0]
     gen.sample(gen.encode_condition(task), 1, deterministic=True)  # warm-up
     total, sample = [], []
     for _ in range(repeats):
@@ -60,6 +63,8 @@ def main() -> None:
     p.add_argument("--out", default="runs/bench-lowrank-1m")
     p.add_argument("--condition", default="descriptor")
     p.add_argument("--option", action="append", default=[], help="generator option KEY=VALUE (over the defaults)")
+    p.add_argument("--also", action="append", default=[], type=Path,
+                   help="a fitted generator's folder to evaluate in the same harness run, for figures side by side")
     args = p.parse_args()
     torch.set_num_threads(1)
     options = {**DEFAULT_OPTIONS, **{k: yaml.safe_load(v) for k, _, v in (o.partition("=") for o in args.option)}}
@@ -70,9 +75,9 @@ def main() -> None:
     if not (gen_dir / "config.json").is_file():
         fit_and_save(zoo_dir, gen_dir, "hypernet", args.condition, options)
     fit_s = time.perf_counter() - began
-    total_ms, sample_ms = generation_ms(gen_dir, zoo_dir)
+    timings = {d: generation_ms(d, zoo_dir) for d in [gen_dir, *args.also]}
     cfg = EvalConfig(finetune_steps=(0, 10, 50, 200), cv_folds=0, multitask_tasks=-1, generator_modes=("central",))
-    results = evaluate([gen_dir], zoo_dir, cfg, progress=True)
+    results = evaluate([gen_dir, *args.also], zoo_dir, cfg, progress=True)
     write_results(out / "eval", results)
 
     m, overall = results["methods"], results["overall"]
@@ -80,8 +85,10 @@ def main() -> None:
                 if line.startswith("model name")), platform.processor())
     print(f"\n{zoo_dir}: {overall['n_params']:,} weights, {overall['zoo_members']} zoo members, "
           f"{len(results['tasks'])} held-out tasks; {cpu}, one torch thread")
-    print(f"generator fitted in {fit_s:.0f} s (0 when resumed); generation {total_ms:.1f} ms per model "
-          f"(condition + sample; sampling alone {sample_ms:.1f} ms), median of 21")
+    print(f"generator fitted in {fit_s:.0f} s (0 when resumed)")
+    for d, (total_ms, sample_ms) in timings.items():
+        print(f"{d}: generation {total_ms:.1f} ms per model (condition + sample; sampling alone {sample_ms:.1f} ms), "
+              "median of 21")
     print(f"{'method':46s} {'acc':>6s} {'÷ref':>6s} {'s/task':>8s}")
     for key in sorted(m, key=lambda k: -m[k]["acc_mean"]):
         e = m[key]
