@@ -153,3 +153,16 @@ def test_hypernet_lowrank_output_learns_through_the_task_loss(tmp_path):
     b = again.sample(again.encode_condition(task), deterministic=True)
     for n in a:
         torch.testing.assert_close(a[n], b[n])
+
+
+def test_hypernet_bottleneck_narrows_the_output_layer_and_still_learns(tmp_path):
+    gen = make_generator("hypernet", output="lowrank", rank=2, steps=150, warmup_steps=0, hidden=32,
+                         bottleneck=4).fit(data())
+    widths = [m.out_features for m in gen.net if isinstance(m, torch.nn.Linear)]
+    assert widths[-2] == 4 and gen.net[-1].weight.shape == (gen.codec.dim, 4)
+    task = tiny_zoo()[2][0]
+    assert float(accuracy(gen.sample(gen.encode_condition(task), deterministic=True), task)[0]) > 0.8
+    gen.save(tmp_path / "g")
+    again = type(gen).load(tmp_path / "g")
+    torch.testing.assert_close(again.sample(again.encode_condition(task), deterministic=True)["fc0.weight"],
+                               gen.sample(gen.encode_condition(task), deterministic=True)["fc0.weight"])

@@ -78,3 +78,21 @@ def test_hypernet_trains_on_the_pool(zoo):
     assert gen.fit_info["training_tasks"] > len(data)
     with pytest.raises(WeightspaceError, match="warmup_steps=0"):
         make_generator("hypernet", task_pool="family", steps=2, warmup_steps=2).fit(data)
+
+
+def test_pool_family_options_may_widen_the_pool_but_not_move_the_split(zoo, monkeypatch):
+    data = zoo_data.from_zoo(zoo, condition="support")
+    with pytest.raises(WeightspaceError, match="does not reproduce"):
+        family_pool(data, options={"n_heldout": 3})  # another split: refused, never silently re-paired
+    with pytest.raises(WeightspaceError, match="mapping"):
+        family_pool(data, options=[("n_heldout", 3)])
+    with pytest.raises(WeightspaceError, match="task_pool=family"):
+        make_generator("hypernet", steps=2, pool_family={"n_tasks": 6}).fit(data)
+    # Auxiliary tasks (wordnet's concepts) join the pool, all of them, beside the pool_size sample.
+    from weightspace.tasks.digits import DigitsSubsets
+
+    extra = [t for t in make_family("digits-subsets", n_tasks=6, n_heldout=4).training_task_ids()
+             if t not in {t.task_id for t in data.tasks}][:2]
+    monkeypatch.setattr(DigitsSubsets, "auxiliary_task_ids", lambda self: extra)
+    ids = [t.task_id for t in family_pool(data, size=len(data.tasks), seed=0).tasks]
+    assert ids[-2:] == extra and len(ids) == len(data.tasks) + 2

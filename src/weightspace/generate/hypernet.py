@@ -68,6 +68,12 @@ class HypernetConfig:
     variance: float = option(0.9999, "fraction of the zoo's weight variance the PCA keeps when k = 0")
     hidden: int = option(256, "width of the hypernetwork's hidden layers")
     depth: int = option(3, "number of hidden layers")
+    # Measured at 1M weights (output=lowrank, rank 16: 61,856 outputs): one sample on one thread
+    # took 8.6 ms, 7.2 of them in the output layer, a matrix-vector product that reads its
+    # 256 x 61,856 weights (63 MB) from memory. A narrow last layer reads bottleneck x outputs.
+    bottleneck: int = option(0, "width of one more, narrow hidden layer before the output (0 = none): a sample then "
+                                "reads bottleneck x outputs weights of the output layer instead of hidden x outputs, "
+                                "what bounds generation time for large outputs", min=0)
     steps: int = option(1000, "optimisation steps of the chosen objective (task: after the warm start)")
     # Measured on digits-rotate: a long task phase overfits every task's training set (held-out
     # accuracy falls as it grows), a regression start keeps the zoo's well-generalising weights.
@@ -87,6 +93,9 @@ class HypernetConfig:
     pool_size: int = option(0, "task_pool=family: train on the zoo's tasks plus a seeded sample of the family's "
                                "others, this many in all (0 = every one); a pool of text tasks holds each task's "
                                "cached activations (wordnet: 16 MB a task)", min=0)
+    pool_family: dict = option({}, "task_pool=family: family options that widen the training space only, e.g. "
+                                   "wordnet's {concepts: 128} (named sub-concepts as auxiliary tasks, all of them in the "
+                                   "pool beside the pool_size sample); the zoo's and held-out tasks must stay the same")
     head: str = option("generated", "generated (the network writes the head with the rest) or description (binary "
                                     "tasks, objective=task: the head is a learned linear map of the condition that "
                                     "starts as cosine to the description's embedding; see description_head.py)",
@@ -112,7 +121,7 @@ class HypernetGenerator(Generator):
     def _build(self, cond_dim: int, out_dim: int) -> None:
         c = self.config
         with seeded(c.seed):
-            self.net = mlp([cond_dim] + [c.hidden] * c.depth + [out_dim])
+            self.net = mlp([cond_dim] + [c.hidden] * c.depth + ([c.bottleneck] if c.bottleneck else []) + [out_dim])
         # Start at the zoo's centre: zero last layer, so the first output is the latent's origin
         # (the PCA mean) or, for full output, the bias set by _fit.
         nn.init.zeros_(self.net[-1].weight)
@@ -134,6 +143,9 @@ class HypernetGenerator(Generator):
         if c.task_pool == "family" and (c.objective == "regression" or c.warmup_steps > 0):
             raise WeightspaceError("hypernet task_pool=family trains through the task loss on tasks without "
                                    "checkpoints; use objective=task or fewshot with warmup_steps=0.")
+        if c.pool_family and c.task_pool != "family":
+            raise WeightspaceError("hypernet pool_family sets the options of the family's training pool; it needs "
+                                   "task_pool=family.")
         latent = {"pca": "pca", "full": "none", "lowrank": "lowrank"}[c.output]
         self.codec = WeightCodec.fit(zoo.spec, zoo.params, latent=latent, k=(c.rank if c.output == "lowrank" else c.k or None),
                                      variance=None if c.k or c.output != "pca" else c.variance)
@@ -156,7 +168,7 @@ class HypernetGenerator(Generator):
             medoid = int(((target - target.mean(0)) ** 2).sum(1).argmin())
             with torch.no_grad():
                 self.net[-1].bias.copy_(target[medoid])
-        pool = family_pool(zoo, c.pool_size, c.seed) if c.task_pool == "family" else zoo
+        pool = family_pool(zoo, c.pool_size, c.seed, c.pool_family) if c.task_pool == "family" else zoo
         tasks = TaskBank(pool.tasks) if pool.tasks is not None else None
         # fewshot encodes each step's own support sets: pre-encoded draws are only for a warm-up
         draws = 0 if c.objective == "fewshot" and c.warmup_steps == 0 else c.support_draws
@@ -232,16 +244,23 @@ class HypernetGenerator(Generator):
             self.head.load_state_dict({k[5:]: v for k, v in state.items() if k.startswith("head.")}, strict=True)
 
 
-def family_pool(zoo: ZooData, size: int = 0, seed: int = 0) -> ZooData:
+def family_pool(zoo: ZooData, size: int = 0, seed: int = 0, options: dict | None = None) -> ZooData:
     """The zoo data with its tasks replaced by every task of the family's allowed space (or, with
-    ``size``, the zoo's tasks plus a seeded sample of the others, ``size`` in all), each encoded by
-    the zoo's (already fitted) condition encoder; weights stay the zoo's (they are only the frame:
-    PCA basis, starting point). Held-out tasks are never in it."""
+    ``size``, the zoo's tasks plus a seeded sample of the others, ``size`` in all) and all of its
+    auxiliary tasks, each encoded by the zoo's (already fitted) condition encoder; weights stay the
+    zoo's (they are only the frame: PCA basis, starting point). Held-out tasks are never in it.
+    ``options`` override the family's recorded ones; rebuilding checks that the zoo's and the
+    held-out tasks and the data fingerprint are unchanged, so they can only widen the pool."""
     from weightspace.tasks import family_from_dict
 
     if "family" not in zoo.source:
         raise WeightspaceError("hypernet task_pool=family needs the zoo's family; fit it on zoo data built by from_zoo.")
-    family = family_from_dict(zoo.source["family"])
+    record = zoo.source["family"]
+    if options:
+        if not isinstance(options, dict):
+            raise WeightspaceError(f"hypernet pool_family must be a mapping of family options, not {options!r}.")
+        record = {**record, "config": {**record["config"], **options}}
+    family = family_from_dict(record)
     heldout = set(family.heldout_task_ids())
     ids = [t for t in family.training_task_ids() if t not in heldout]
     if size and len(ids) > size:
@@ -250,6 +269,7 @@ def family_pool(zoo: ZooData, size: int = 0, seed: int = 0) -> ZooData:
         pick = torch.randperm(len(others), generator=torch.Generator().manual_seed(seed))[: max(size - len(own), 0)]
         keep = own | {others[i] for i in pick.tolist()}
         ids = [t for t in ids if t in keep]
+    ids += [t for t in family.auxiliary_task_ids() if t not in heldout and t not in set(ids)]
     tasks = [family.task(t) for t in ids]
     with torch.no_grad():
         conditions = zoo.encoder.encode_tasks(tasks) if zoo.encoder is not None else zoo.conditions[:0]

@@ -115,6 +115,13 @@ class TaskFamily:
         task costs only a relabelling there."""
         return self.zoo_task_ids()
 
+    def auxiliary_task_ids(self) -> list[str]:
+        """Tasks of another kind than the zoo's that only widen what a generator trains on (never
+        a zoo or held-out task, and far from every held-out task by construction): a hypernet
+        with task_pool=family trains on all of them beside its sample of training_task_ids().
+        Default: none; wordnet's ``concepts`` option offers named sub-concepts of its supersenses."""
+        return []
+
     def descriptor_features(self, task_id: str) -> tuple[float, ...]:
         """Numeric features of a task's descriptor for conditioning (angle families override
         this with (cos, sin) so that 359 degrees sits next to 0); default: the descriptor."""
