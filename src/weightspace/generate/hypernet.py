@@ -269,7 +269,8 @@ def family_pool(zoo: ZooData, size: int = 0, seed: int = 0, options: dict | None
         pick = torch.randperm(len(others), generator=torch.Generator().manual_seed(seed))[: max(size - len(own), 0)]
         keep = own | {others[i] for i in pick.tolist()}
         ids = [t for t in ids if t in keep]
-    ids += [t for t in family.auxiliary_task_ids() if t not in heldout and t not in set(ids)]
+    chosen = set(ids)
+    ids += [t for t in family.auxiliary_task_ids() if t not in heldout and t not in chosen]
     tasks = [family.task(t) for t in ids]
     with torch.no_grad():
         conditions = zoo.encoder.encode_tasks(tasks) if zoo.encoder is not None else zoo.conditions[:0]
