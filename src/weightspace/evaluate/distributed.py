@@ -98,8 +98,9 @@ def finetune_tasks(job: FinetuneJob, data: Sequence[str] = DATA, pool=None, slot
     return {source: _merge([results[i] for i, (s, _) in enumerate(owners) if s == source]) for source in data}
 
 
-def finetune_chunk(payload: dict) -> dict:
-    """The worker: rebuild the chunk's tasks, fine-tune them; numpy results (plain bytes travel)."""
+def _rebuild_chunk(payload: dict) -> tuple[Architecture, list[Task], FinetuneConfig]:
+    """A worker's view of a chunk payload (one torch thread): its architecture, its tasks rebuilt
+    by id from the family record, and its fine-tuning config."""
     from weightspace.nets import arch_from_dict
     from weightspace.tasks import cached_family
 
@@ -107,9 +108,14 @@ def finetune_chunk(payload: dict) -> dict:
     family = cached_family(payload["family"])  # first: it registers the families' architectures
     arch = arch_from_dict(payload["arch"])
     tasks = [family.task(t) for t in payload["task_ids"]]
+    return arch, tasks, from_mapping(FinetuneConfig, payload["finetune"], where="fine-tuning config")
+
+
+def finetune_chunk(payload: dict) -> dict:
+    """The worker: rebuild the chunk's tasks, fine-tune them; numpy results (plain bytes travel)."""
+    arch, tasks, cfg = _rebuild_chunk(payload)
     xs, ys = zip(*(task_data(t, payload["data"]) for t in tasks))
     init = {n: torch.tensor(v) for n, v in payload["init"].items()}
-    cfg = from_mapping(FinetuneConfig, payload["finetune"], where="fine-tuning config")
     run = finetune(arch, init, xs, ys, cfg, payload["steps"], test=stacked_test_sets(tasks), eval_every=payload["eval_every"],
                    keep=payload["keep"], seed=payload["seed"], task_indices=payload["task_indices"])
     return {"grid": run.grid.tolist(), "test_acc": run.test_acc.numpy(), "train_seconds": run.train_seconds,
@@ -142,14 +148,7 @@ def tuned_finetune_tasks(arch: Architecture, family: dict, tasks: Sequence[Task]
 
 def tuned_chunk(payload: dict) -> dict:
     """The worker: rebuild the chunk's tasks, cross-validate and fine-tune them (numpy back)."""
-    from weightspace.nets import arch_from_dict
-    from weightspace.tasks import cached_family
-
-    torch.set_num_threads(1)
-    family = cached_family(payload["family"])  # first: it registers the families' architectures
-    arch = arch_from_dict(payload["arch"])
-    tasks = [family.task(t) for t in payload["task_ids"]]
-    cfg = from_mapping(FinetuneConfig, payload["finetune"], where="fine-tuning config")
+    arch, tasks, cfg = _rebuild_chunk(payload)
     run = tuned_finetune(arch, {n: torch.tensor(v) for n, v in payload["starts"].items()},
                          [t.support_x for t in tasks], [t.support_y for t in tasks], cfg, payload["steps"],
                          payload["lr_scales"], payload["folds"], payload["seed"],

@@ -472,6 +472,11 @@ class WordNetFamily(TextFamily):
         for label, sources in enumerate(classes):
             train += [(r, label) for r in self._draw(sources, 0, n_train, rng)]
             test += [(r, label) for r in self._draw(sources, 1, n_test, rng)]
+        return self._shuffled(task_id, train, test, rng)
+
+    def _shuffled(self, task_id: str, train: list[tuple[int, int]], test: list[tuple[int, int]],
+                  rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+        """``_rows``' result from (row, label) pairs: both sets shuffled, and the support set."""
         train = [train[i] for i in rng.permutation(len(train))]
         test = [test[i] for i in rng.permutation(len(test))]
         rows_train, y_train = np.array([r for r, _ in train]), np.array([y for _, y in train])
@@ -491,16 +496,10 @@ class WordNetFamily(TextFamily):
         counts = spread(len(pos), [len(p) for p in parts], rng)
         neg = np.array([int(r) for p, c in zip(parts, counts) for r in rng.choice(p, size=c, replace=False)])
         n_test = int(round(self.test_fraction * len(pos)))
-        pos, neg = pos[rng.permutation(len(pos))], neg[rng.permutation(len(neg))]
-        train = np.concatenate([neg[n_test:], pos[n_test:]])
-        y_train = np.array([0] * (len(neg) - n_test) + [1] * (len(pos) - n_test))
-        test = np.concatenate([neg[:n_test], pos[:n_test]])
-        y_test = np.array([0] * n_test + [1] * n_test)
-        p_train, p_test = rng.permutation(len(train)), rng.permutation(len(test))
-        rows_train, y_train, rows_test, y_test = train[p_train], y_train[p_train], test[p_test], y_test[p_test]
-        sup = stratified_support(y_train, self.n_classes * self.support_per_class,
-                                 seed_for(self.seed, "support:" + task_id) % 2**32)
-        return rows_train, y_train, rows_test, y_test, sup
+        pos, neg = pos[rng.permutation(len(pos))].tolist(), neg[rng.permutation(len(neg))].tolist()
+        train = [(r, 0) for r in neg[n_test:]] + [(r, 1) for r in pos[n_test:]]
+        test = [(r, 0) for r in neg[:n_test]] + [(r, 1) for r in pos[:n_test]]
+        return self._shuffled(task_id, train, test, rng)
 
     def _build_task(self, task_id: str) -> TextTask:
         rows_train, y_train, rows_test, y_test, sup = self._rows(task_id)
