@@ -35,8 +35,9 @@ def zoo(tasks, condition="text-description"):
     return zoo_data.from_params(ARCH, params, tasks, condition)
 
 
-def test_before_training_it_is_zero_shot_cosine_to_the_description_on_the_frozen_body(tasks, heldout):
-    gen = make_generator("hypernet", **OPTS, steps=0).fit(zoo(tasks))
+@pytest.mark.parametrize("head_map", ["raw", "standardised"])
+def test_before_training_it_is_zero_shot_cosine_to_the_description_on_the_frozen_body(tasks, heldout, head_map):
+    gen = make_generator("hypernet", **OPTS, head_map=head_map, steps=0).fit(zoo(tasks))
     out = gen.sample(gen.encode_condition(heldout), deterministic=True)
     # The body starts at PEFT's init (B = 0: the frozen model) and the head's direction is the
     # description's own embedding, class 1 against class 0, with logit 10 * (cos - 0.1).
@@ -47,9 +48,10 @@ def test_before_training_it_is_zero_shot_cosine_to_the_description_on_the_frozen
     assert torch.allclose(b[1] - b[0], torch.tensor(-1.0))
 
 
-def test_training_moves_the_head_and_a_saved_generator_writes_the_same_weights(tasks, heldout, tmp_path):
-    start = make_generator("hypernet", **OPTS, steps=0).fit(zoo(tasks))
-    gen = make_generator("hypernet", **OPTS, steps=4, lr=1e-2).fit(zoo(tasks))
+@pytest.mark.parametrize("head_map", ["raw", "standardised"])
+def test_training_moves_the_head_and_a_saved_generator_writes_the_same_weights(tasks, heldout, tmp_path, head_map):
+    start = make_generator("hypernet", **OPTS, head_map=head_map, steps=0).fit(zoo(tasks))
+    gen = make_generator("hypernet", **OPTS, head_map=head_map, steps=4, lr=1e-2).fit(zoo(tasks))
     cond = gen.encode_condition(heldout)
     out = gen.sample(cond, n=2, seed=0)
     ARCH.spec().validate(out, stacked=True)
@@ -91,3 +93,28 @@ def test_a_head_of_more_than_two_classes_is_refused():
 
     with pytest.raises(WeightspaceError, match="writes a binary head on features"):
         DescriptionHead(LoRAMiniLM(inputs="hidden", n_classes=3), 384, None)
+
+
+def test_the_two_mappings_write_the_same_head_for_the_same_map():
+    """raw's v = e + M e and standardised's v = A c + m are one affine family: A = (I + M) diag(std),
+    m = (I + M) mean give the same head, so only the optimiser's coordinates differ."""
+    from weightspace.generate.description_head import DescriptionHead
+
+    g = torch.Generator().manual_seed(0)
+    mean, std = torch.randn(384, generator=g), torch.rand(384, generator=g) + 0.5
+    raw = DescriptionHead(ARCH, 384, (mean, std), "raw")
+    std_head = DescriptionHead(ARCH, 384, (mean, std), "standardised")
+    with torch.no_grad():
+        raw.M.copy_(0.1 * torch.randn(384, 384, generator=g))
+        lift = torch.eye(384) + raw.M
+        std_head.A.copy_(lift @ torch.diag(std))
+        std_head.m.copy_(lift @ mean)
+    cond = torch.randn(3, 384, generator=g)
+    assert torch.allclose(raw.direction(cond), std_head.direction(cond), atol=1e-4)
+
+
+def test_an_unknown_mapping_is_refused():
+    from weightspace.generate.description_head import DescriptionHead
+
+    with pytest.raises(WeightspaceError, match="unknown description head mapping"):
+        DescriptionHead(ARCH, 384, None, "diagonal")

@@ -42,7 +42,7 @@ from weightspace.encode.modules import mlp, seeded
 from weightspace.errors import WeightspaceError
 from weightspace.generate.base import Generator, ZooData
 from weightspace.generate.conditions import ConditionSource
-from weightspace.generate.description_head import DescriptionHead
+from weightspace.generate.description_head import MAPPINGS, DescriptionHead
 from weightspace.generate.fewshot import check_features, episode, prototype_loss
 from weightspace.generate.registry import register
 from weightspace.generate.taskdata import TaskBank
@@ -100,10 +100,21 @@ class HypernetConfig:
                                     "tasks, objective=task: the head is a learned linear map of the condition that "
                                     "starts as cosine to the description's embedding; see description_head.py)",
                        choices=HEADS)
+    head_map: str = option("raw", "head=description: the coordinates its linear map is learned in, raw (the "
+                                  "description's embedding, v = e + M e) or standardised (the encoder's standardised "
+                                  "condition, v = A c + m; generators saved before raw); see description_head.py",
+                           choices=MAPPINGS)
     body: str = option("conditioned", "conditioned (the weights are a function of the condition) or shared (one set of "
                                       "body weights for every task, trained jointly on the pool's tasks; with "
                                       "head=description only the head reads the condition: the multi-task network "
                                       "that per-task synthesis has to beat)", choices=BODIES)
+    # L2-SP (Li et al. 2018, "Explicit inductive bias for transfer learning with convolutional
+    # networks"): on WordNet a generated adapter for a description of a supersense no training task
+    # used scores below the frozen model's features with the same description head (RESULTS.md,
+    # session 12), so the adapter's departures from the start are what the penalty prices.
+    anchor: float = option(0.0, "objective=task: weight of a penalty on the mean squared distance (in the codec's "
+                                "normalised coordinates) of each generated output from the one training starts at "
+                                "(full output from the architecture's init: for LoRA ΔW = 0); 0 = none", min=0.0)
     seed: int = option(0, "seed of initialisation, batches and support draws")
 
 
@@ -153,7 +164,7 @@ class HypernetGenerator(Generator):
         self._build(zoo.encoder.dim if zoo.encoder else zoo.conditions.shape[1], self.codec.dim)
         if c.head == "description":
             frame = zoo.encoder.embedding_frame() if zoo.encoder is not None else None  # none: v is learned
-            self.head = DescriptionHead(zoo.arch, self.net[0].in_features, frame)
+            self.head = DescriptionHead(zoo.arch, self.net[0].in_features, frame, c.head_map)
         if c.output == "full" and (c.objective == "fewshot" or c.head == "description") and c.warmup_steps == 0:
             # Start from the architecture's own init (for LoRA, PEFT's: ΔW = 0, the frozen model).
             # Measured on chatterbot: from zoo adapters, which do not carry over to held-out topics,
@@ -168,6 +179,10 @@ class HypernetGenerator(Generator):
             medoid = int(((target - target.mean(0)) ** 2).sum(1).argmin())
             with torch.no_grad():
                 self.net[-1].bias.copy_(target[medoid])
+        if c.anchor and c.objective != "task":
+            raise WeightspaceError("hypernet anchor prices departures from the starting weights under the task loss; "
+                                   "use objective=task, or anchor=0.")
+        start = self.net[-1].bias.detach().clone()  # the output every condition gets at step 0
         pool = family_pool(zoo, c.pool_size, c.seed, c.pool_family) if c.task_pool == "family" else zoo
         tasks = TaskBank(pool.tasks) if pool.tasks is not None else None
         # fewshot encodes each step's own support sets: pre-encoded draws are only for a warm-up
@@ -190,7 +205,9 @@ class HypernetGenerator(Generator):
             members = torch.randint(0, len(pool), (c.batch_tasks,), generator=g)
             cond = source(members, g)
             x, y = tasks.minibatch(members, c.batch_examples, g)
-            return members_loss(module, self._decode(self._body(cond), cond), x, y, per_member=True)[0].mean()
+            z = self._body(cond)
+            loss = members_loss(module, self._decode(z, cond), x, y, per_member=True)[0].mean()
+            return loss + c.anchor * (z - start).pow(2).mean() if c.anchor else loss
 
         def fewshot(step: int) -> torch.Tensor:  # a support-set prototype classifier on the features
             members = torch.randint(0, len(pool), (c.batch_tasks,), generator=g)
@@ -240,8 +257,8 @@ class HypernetGenerator(Generator):
         self.net.eval()
         self.resid_std = state["resid_std"]
         if self.config.head == "description":
-            self.head = DescriptionHead(self.arch, cond_dim, None)
-            self.head.load_state_dict({k[5:]: v for k, v in state.items() if k.startswith("head.")}, strict=True)
+            self.head = DescriptionHead.for_state(self.arch, cond_dim, {k[5:]: v for k, v in state.items()
+                                                                        if k.startswith("head.")})
 
 
 def family_pool(zoo: ZooData, size: int = 0, seed: int = 0, options: dict | None = None) -> ZooData:
