@@ -109,9 +109,8 @@ class HypernetConfig:
                                       "head=description only the head reads the condition: the multi-task network "
                                       "that per-task synthesis has to beat)", choices=BODIES)
     # L2-SP (Li et al. 2018, "Explicit inductive bias for transfer learning with convolutional
-    # networks"): on WordNet a generated adapter for a description of a supersense no training task
-    # used scores below the frozen model's features with the same description head (RESULTS.md,
-    # session 12), so the adapter's departures from the start are what the penalty prices.
+    # networks"). Tried on WordNet to keep generated adapters near the frozen model for supersenses
+    # no training task used: worse at 0.3 and 3 (RESULTS.md, session 12), so off by default.
     anchor: float = option(0.0, "objective=task: weight of a penalty on the mean squared distance (in the codec's "
                                 "normalised coordinates) of each generated output from the one training starts at "
                                 "(full output from the architecture's init: for LoRA ΔW = 0); 0 = none", min=0.0)
@@ -154,6 +153,9 @@ class HypernetGenerator(Generator):
         if c.task_pool == "family" and (c.objective == "regression" or c.warmup_steps > 0):
             raise WeightspaceError("hypernet task_pool=family trains through the task loss on tasks without "
                                    "checkpoints; use objective=task or fewshot with warmup_steps=0.")
+        if c.anchor and c.objective != "task":
+            raise WeightspaceError("hypernet anchor prices departures from the starting weights under the task loss; "
+                                   "use objective=task, or anchor=0.")
         if c.pool_family and c.task_pool != "family":
             raise WeightspaceError("hypernet pool_family sets the options of the family's training pool; it needs "
                                    "task_pool=family.")
@@ -179,9 +181,6 @@ class HypernetGenerator(Generator):
             medoid = int(((target - target.mean(0)) ** 2).sum(1).argmin())
             with torch.no_grad():
                 self.net[-1].bias.copy_(target[medoid])
-        if c.anchor and c.objective != "task":
-            raise WeightspaceError("hypernet anchor prices departures from the starting weights under the task loss; "
-                                   "use objective=task, or anchor=0.")
         start = self.net[-1].bias.detach().clone()  # the output every condition gets at step 0
         pool = family_pool(zoo, c.pool_size, c.seed, c.pool_family) if c.task_pool == "family" else zoo
         tasks = TaskBank(pool.tasks) if pool.tasks is not None else None
